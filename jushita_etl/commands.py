@@ -1,0 +1,1 @@
+"""Subcommands beyond simulate/land: build, demo, consume, broker, publish, users, groups, top-gateway."""

@@ -1,0 +1,1 @@
+"""The raw landing zone: every delivery, durable as Parquet micro-batches, before anything acknowledges it."""

@@ -1,0 +1,188 @@
+"""Parquet micro-batches and the manifest that lists them.
+
+Layout under ``<data>/landing/``::
+
+    batches/<batch_id>.parquet   one micro-batch; written as ``*.tmp``, fsynced, renamed, directory fsynced
+    manifest.jsonl               one JSON line per committed batch, appended (flock + fsync) after the rename
+    wal/                         the consumer's append-only log segments, see ``wal.py``
+
+Batch ids sort by commit time, so "what is new" is a suffix of the manifest: the sensor keeps the manifest's
+byte length as its cursor and reads only what was appended since.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+LANDING_SCHEMA = pa.schema(
+    [
+        ("mq_msg_id", pa.string()),
+        ("mq_topic", pa.string()),
+        ("tags", pa.string()),
+        ("keys", pa.string()),
+        ("queue_id", pa.int32()),
+        ("queue_offset", pa.int64()),
+        ("born_timestamp", pa.int64()),
+        ("reconsume_times", pa.int32()),
+        ("body", pa.binary()),
+        ("received_at", pa.timestamp("ms")),
+        ("batch_id", pa.string()),
+    ]
+)
+"""Column ``received_at`` is China wall-clock time (like every time in the warehouse)."""
+
+CHINA = timezone(timedelta(hours=8))
+# Cheap superset of the event dates in a batch, for the sensor. The warehouse computes the real ones.
+_PUB_DATE = r'"pub_time"\s*:\s*"(?P<date>\d{4}-\d{2}-\d{2})'
+_seq = 0
+
+
+def china_now() -> datetime:
+    return datetime.now(CHINA).replace(tzinfo=None)
+
+
+def new_batch_id(prefix: str = "b") -> str:
+    """Sortable, unique across processes: commit time, pid, per-process sequence."""
+    global _seq
+    _seq += 1
+    return f"{time.time_ns():020d}-{prefix}{os.getpid()}-{_seq:06d}"
+
+
+def event_dates_hint(bodies: pa.Array | pa.ChunkedArray) -> list[str]:
+    """Dates that ``pub_time`` mentions in a column of bodies (vectorised; no Python object per row)."""
+    if len(bodies) == 0:
+        return []
+    found = pc.extract_regex(bodies, _PUB_DATE)
+    dates = pc.unique(pc.struct_field(found, [0])).drop_null()
+    return sorted(d.decode() if isinstance(d, bytes) else d for d in dates.to_pylist())
+
+
+@dataclass(frozen=True)
+class CommittedBatch:
+    batch_id: str
+    file: str
+    rows: int
+    bytes: int
+    body_bytes: int
+    event_dates: list[str]
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BatchStore:
+    """Commits Arrow tables as immutable Parquet batches and records them in the manifest."""
+
+    def __init__(self, landing_dir: Path, *, fsync: bool = True, compression: str = "zstd"):
+        self.root = Path(landing_dir)
+        self.batches = self.root / "batches"
+        self.manifest = self.root / "manifest.jsonl"
+        self.fsync = fsync
+        self.compression = compression
+        self.batches.mkdir(parents=True, exist_ok=True)
+        self.manifest.touch(exist_ok=True)
+
+    def commit(self, table: pa.Table, batch_id: str | None = None) -> CommittedBatch:
+        batch_id = batch_id or new_batch_id()
+        table = table.append_column("batch_id", pa.repeat(pa.scalar(batch_id), table.num_rows))
+        table = table.cast(LANDING_SCHEMA)
+        final = self.batches / f"{batch_id}.parquet"
+        tmp = self.batches / f"{batch_id}.parquet.{os.getpid()}.tmp"
+        pq.write_table(table, tmp, compression=self.compression, compression_level=1, use_dictionary=["mq_topic", "tags", "batch_id"])
+        if self.fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, final)
+        if self.fsync:
+            fsync_dir(self.batches)
+        batch = CommittedBatch(
+            batch_id=batch_id,
+            file=f"batches/{batch_id}.parquet",
+            rows=table.num_rows,
+            bytes=final.stat().st_size,
+            body_bytes=table.column("body").nbytes,
+            event_dates=event_dates_hint(table.column("body")),
+        )
+        self._append_manifest(batch)
+        return batch
+
+    def _append_manifest(self, batch: CommittedBatch) -> None:
+        line = orjson.dumps(
+            {
+                "batch_id": batch.batch_id,
+                "file": batch.file,
+                "rows": batch.rows,
+                "bytes": batch.bytes,
+                "event_dates": batch.event_dates,
+                "committed_at": china_now().isoformat(sep=" ", timespec="seconds"),
+            }
+        ) + b"\n"
+        with open(self.manifest, "ab") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(line)
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+
+    def repair(self) -> list[str]:
+        """Record batches that were renamed into place but whose manifest line was lost in a crash."""
+        known = {entry["batch_id"] for entry in read_manifest(self.root)[0]}
+        repaired = []
+        for path in sorted(self.batches.glob("*.parquet")):
+            if path.stem not in known:
+                meta = pq.read_metadata(path)
+                body = pq.read_table(path, columns=["body"]).column("body")
+                self._append_manifest(
+                    CommittedBatch(path.stem, f"batches/{path.name}", meta.num_rows, path.stat().st_size,
+                                   body.nbytes, event_dates_hint(body))
+                )
+                repaired.append(path.stem)
+        for leftover in self.batches.glob("*.tmp"):
+            # Never renamed, so never visible, and its source delivers it again. Another live writer's
+            # file in progress is left alone.
+            if not _pid_alive(int(leftover.suffixes[-2].lstrip("."))):
+                leftover.unlink(missing_ok=True)
+        return repaired
+
+
+def read_manifest(landing_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Manifest entries appended after byte ``offset``, and the new offset. Only complete lines count."""
+    manifest = Path(landing_dir) / "manifest.jsonl"
+    if not manifest.exists():
+        return [], 0
+    with open(manifest, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    end = data.rfind(b"\n") + 1
+    entries = [orjson.loads(line) for line in data[:end].splitlines() if line.strip()]
+    return entries, offset + end
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,1 @@
+"""A deterministic simulator of the Jushita message-sync feed, written in the replay NDJSON format."""
