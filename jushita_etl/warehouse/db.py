@@ -1,0 +1,83 @@
+"""Connections to the warehouse, and how a build becomes visible to analysts.
+
+DuckDB allows one writing process per file, and an open writer blocks even read-only opens. So the pipeline
+writes a private build database (``<data>/build/warehouse-build.duckdb``), one writer at a time under a file
+lock, and *publishes* it: a checkpointed copy is written next to ``<data>/warehouse.duckdb``, fsynced, and
+renamed over it. Analysts' read-only connections keep the snapshot they opened (the old inode) for as long as
+they like; a new connection sees the newest complete build. No reader ever sees a half-built state, and no
+reader can stall a build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from jushita_etl.landing.batches import fsync_dir
+from jushita_etl.settings import Paths
+from jushita_etl.warehouse import sql
+
+
+class WarehouseBusy(RuntimeError):
+    pass
+
+
+def _replace_invalid_utf8(body: bytes) -> str:
+    return body.decode("utf-8", "replace")
+
+
+def prepare(conn: duckdb.DuckDBPyConnection) -> None:
+    """Session settings, the contract's tables (idempotent) and the parsing macros."""
+    conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
+    sql.run(conn, "internal/schema")
+    sql.run(conn, "internal/macros")
+    conn.create_function("etl_replace_invalid_utf8", _replace_invalid_utf8, [duckdb.sqltype("BLOB")],
+                         duckdb.sqltype("VARCHAR"), null_handling="special")
+
+
+@contextmanager
+def writer(paths: Paths, *, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The single writer connection to the build database, held under an exclusive file lock."""
+    paths.build_dir.mkdir(parents=True, exist_ok=True)
+    with open(paths.build_dir / "writer.lock", "a+") as lock:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WarehouseBusy("another build holds the warehouse writer lock") from None
+                time.sleep(0.05)
+        conn = duckdb.connect(str(paths.build_db))
+        try:
+            prepare(conn)
+            yield conn
+        finally:
+            conn.close()
+
+
+def publish(conn: duckdb.DuckDBPyConnection, paths: Paths) -> Path:
+    """Make the current build the analysts' file, atomically. Call with the writer connection."""
+    conn.execute("CHECKPOINT")
+    tmp = paths.warehouse.with_name(f".{paths.warehouse.name}.{os.getpid()}.tmp")
+    shutil.copyfile(paths.build_db, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, paths.warehouse)
+    fsync_dir(paths.warehouse.parent)
+    return paths.warehouse
+
+
+def reader(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse, as an analyst would open it."""
+    if not paths.warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {paths.warehouse}; run `jushita-etl build` first")
+    return duckdb.connect(str(paths.warehouse), read_only=True)

@@ -1,0 +1,214 @@
+"""The three steps of a build, each one DuckDB transaction on the writer connection:
+
+1. ``ingest``: copy new landed batches into ``raw_messages``, parse each new delivery once into
+   ``etl.deliveries``, add the bad ones to ``quarantine``, and note which event dates they touch;
+2. ``refresh_events``: replace the rows of every event table for a window of event dates;
+3. ``refold_fact``: refold the facts of the keys those windows touched (or all of them).
+
+The SQL is in ``sql/``; this module only sequences it. Table and column names used here come from the fixed
+registries below, never from input; values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from jushita_etl.landing.batches import read_manifest
+from jushita_etl.warehouse import sql
+
+MIN_DATE = date(1, 1, 1)
+MAX_DATE = date(9999, 12, 31)
+
+
+@dataclass(frozen=True)
+class EventTable:
+    name: str
+    domain: str
+    # key columns that identify the fact rows an event touches (None: no fact table folds this domain)
+    dirty_key: str | None
+    dirty_key2: str = "NULL"
+
+
+EVENT_TABLES = [
+    EventTable("trade_events", "trade", "tid"),
+    EventTable("refund_events", "refund", "refund_id"),
+    EventTable("item_events", "item", "num_iid"),
+    EventTable("logistics_events", "logistics", "tid", "coalesce(out_sid, '')"),
+    EventTable("rating_events", "rating", "message_id"),
+    EventTable("fenxiao_events", "fenxiao", None),
+]
+
+
+@dataclass(frozen=True)
+class FactTable:
+    name: str
+    domain: str  # which etl.dirty_keys rows it consumes
+    key_match: str  # how a fact row matches a dirty key row k
+
+
+FACT_TABLES = [
+    FactTable("fact_refunds", "refund", "refund_id = k.key"),
+    FactTable("fact_orders", "trade", "tid = k.key"),
+    FactTable("dim_items", "item", "num_iid = k.key"),
+    FactTable("fact_shipments", "logistics", "tid = k.key AND out_sid = k.key2"),
+    FactTable("fact_rating_impressions", "rating", "message_id = k.key"),
+]
+
+
+@dataclass
+class IngestResult:
+    batches: int = 0
+    rows: int = 0
+    new_deliveries: int = 0
+    quarantined: int = 0
+    affected_dates: list[date] = field(default_factory=list)
+
+
+def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
+    """Bring every landed batch not yet in ``raw_messages`` into the warehouse (idempotent)."""
+    entries, _ = read_manifest(landing)
+    known = {row[0] for row in conn.execute("SELECT batch_id FROM etl.ingested_batches").fetchall()}
+    new: dict[str, dict] = {}
+    for entry in entries:
+        if entry["batch_id"] not in known and (landing / entry["file"]).exists():
+            new[entry["batch_id"]] = entry
+    result = IngestResult()
+    if not new:
+        return result
+    files = [str(landing / entry["file"]) for entry in new.values()]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        before = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
+        before_q = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        sql.run(conn, "internal/parse_deliveries", {"files": files})
+        result.new_deliveries = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0] - before
+        result.quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] - before_q
+        conn.execute(sql.load("internal/pending_dates"))
+        conn.executemany(
+            "INSERT INTO etl.ingested_batches VALUES (?, ?, ?, now()::TIMESTAMP)",
+            [[batch_id, entry["file"], entry["rows"]] for batch_id, entry in new.items()],
+        )
+        publish_raw_view(conn, landing)
+        conn.execute("DROP TABLE parsed")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    result.batches = len(new)
+    result.rows = sum(entry["rows"] for entry in new.values())
+    result.affected_dates = pending_dates(conn)
+    return result
+
+
+def publish_raw_view(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
+    """``raw_messages``: a view over the landed Parquet batches already ingested (contract §5 allows a view).
+
+    DDL takes no bound parameters, so the landing path is written as a properly escaped SQL string literal.
+    Readers see exactly the batches of their snapshot, even while new files land.
+    """
+    pattern = str(landing.resolve() / "batches" / "*.parquet").replace("'", "''")
+    conn.execute(
+        "CREATE OR REPLACE VIEW raw_messages AS SELECT mq_msg_id, mq_topic, tags, keys, queue_id, queue_offset, "
+        f"born_timestamp, reconsume_times, body, received_at, batch_id FROM read_parquet('{pattern}') "
+        "WHERE batch_id IN (SELECT batch_id FROM etl.ingested_batches)"
+    )
+
+
+def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
+    return [row[0] for row in conn.execute("SELECT event_date FROM etl.pending_dates ORDER BY 1").fetchall()]
+
+
+def refresh_events(conn: duckdb.DuckDBPyConnection, landing: Path, date_from: date, date_to: date) -> dict[str, int]:
+    """Replace every event table's rows with event_date in [date_from, date_to), in one transaction.
+
+    The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` so the facts
+    refold exactly those keys. Returns rows written per table.
+    """
+    params = {"date_from": date_from, "date_to": date_to}
+    window = "event_date >= $date_from AND event_date < $date_to"
+    files = [str(landing / row[0]) for row in conn.execute(
+        "SELECT DISTINCT i.file FROM etl.deliveries AS d JOIN etl.ingested_batches AS i USING (batch_id) "
+        f"WHERE d.reason IS NULL AND d.domain IS NOT NULL AND d.{window}", params).fetchall()]
+    counts: dict[str, int] = {}
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if files:
+            conn.execute(sql.load("internal/window_events"), {**params, "files": files})
+        for table in EVENT_TABLES:
+            mark_dirty = (
+                f"INSERT INTO etl.dirty_keys SELECT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
+                f"FROM {table.name} WHERE {window}"
+            )
+            if table.dirty_key:
+                conn.execute(mark_dirty, params)
+            conn.execute(f"DELETE FROM {table.name} WHERE {window}", params)
+            if files:
+                conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
+            if table.dirty_key:
+                conn.execute(mark_dirty, params)
+            counts[table.name] = conn.execute(f"SELECT count(*) FROM {table.name} WHERE {window}", params).fetchone()[0]
+        conn.execute("DROP TABLE IF EXISTS window_events")
+        conn.execute(f"DELETE FROM etl.pending_dates WHERE {window}", params)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:
+    """Refold one fact table for its dirty keys (or entirely), in one transaction. Returns rows written."""
+    params = {"full": full}
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE folded AS {sql.load(fact.name)}", params)
+        if fact.name == "fact_refunds":
+            # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
+            conn.execute(
+                "INSERT INTO etl.dirty_keys SELECT 'trade', tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
+                "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = 'refund'))", params)
+            conn.execute("INSERT INTO etl.dirty_keys SELECT 'trade', tid, NULL FROM folded WHERE tid IS NOT NULL")
+        if full:
+            conn.execute(f"DELETE FROM {fact.name}")
+        else:
+            conn.execute(
+                f"DELETE FROM {fact.name} WHERE EXISTS (SELECT 1 FROM etl.dirty_keys AS k "
+                f"WHERE k.domain = '{fact.domain}' AND {fact.key_match})"
+            )
+        conn.execute(f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
+        written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
+        conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
+        conn.execute("DROP TABLE folded")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return written
+
+
+@dataclass
+class Reconciliation:
+    deliveries: int
+    events: int
+    duplicates: int
+    quarantined: int
+    unmodelled: int
+
+    @property
+    def holds(self) -> bool:
+        return self.deliveries == self.events + self.duplicates + self.quarantined + self.unmodelled
+
+    def line(self) -> str:
+        verdict = "holds" if self.holds else "DOES NOT HOLD"
+        return (f"reconciliation {verdict}: {self.deliveries:,} deliveries = {self.events:,} event rows + "
+                f"{self.duplicates:,} duplicates + {self.quarantined:,} quarantined + {self.unmodelled:,} unmodelled")
+
+
+def reconcile(conn: duckdb.DuckDBPyConnection) -> Reconciliation:
+    """The invariant of contract §5, counted over distinct mq_msg_ids."""
+    row = conn.execute(sql.load("internal/reconciliation")).fetchone()
+    return Reconciliation(*row)

@@ -1,0 +1,51 @@
+-- Parsing rules of the warehouse contract §1, as macros over one raw JSON value (the text json_extract returns:
+-- a quoted string, a number as the parser read it, an object, an array, true/false or null).
+-- Temporary: defined on every connection, never stored in the file analysts open.
+
+-- A JSON string's value, or NULL when the value is not a string.
+CREATE OR REPLACE TEMP MACRO j_string(v) AS CASE WHEN left(v, 1) = '"' THEN v ->> '$' END;
+
+-- Text "as given": a string's value; numbers, objects and arrays as their JSON text; NULL for null.
+CREATE OR REPLACE TEMP MACRO j_text(v) AS CASE WHEN v IS NULL OR v = 'null' THEN NULL
+    WHEN left(v, 1) = '"' THEN v ->> '$' ELSE v::VARCHAR END;
+
+-- Exact 64-bit integer from a JSON integer or a string of digits; never through a double.
+CREATE OR REPLACE TEMP MACRO j_int(v) AS CASE
+    WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT)
+    WHEN left(v, 1) = '"' AND regexp_full_match(v ->> '$', '-?[0-9]+') THEN TRY_CAST(v ->> '$' AS BIGINT) END;
+
+-- Money in yuan: a decimal string or a JSON number, to DECIMAL(18,2).
+CREATE OR REPLACE TEMP MACRO j_money(v) AS CASE
+    WHEN regexp_full_match(v, '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(v AS DECIMAL(18,2))
+    WHEN left(v, 1) = '"' AND regexp_full_match(v ->> '$', '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(v ->> '$' AS DECIMAL(18,2)) END;
+
+-- China wall-clock time from 'yyyy-MM-dd HH:mm:ss'.
+CREATE OR REPLACE TEMP MACRO china_time(s) AS CASE
+    WHEN regexp_full_match(s, '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}')
+    THEN try_strptime(s, '%Y-%m-%d %H:%M:%S') END;
+
+-- A content time: the string form above, or a JSON integer of epoch milliseconds converted to China time.
+CREATE OR REPLACE TEMP MACRO j_time(v) AS CASE
+    WHEN left(v, 1) = '"' THEN china_time(v ->> '$')
+    WHEN regexp_full_match(v, '-?[0-9]+') THEN timezone('Asia/Shanghai', try(epoch_ms(v::BIGINT))::TIMESTAMPTZ) END;
+
+-- "TradeCreate" from "taobao_trade_TradeCreate".
+CREATE OR REPLACE TEMP MACRO event_type_of(topic) AS regexp_extract(topic, '^[^_]*_[^_]*_(.*)$', 1);
+
+-- Lifecycle ranks of the contract §4 (an event type not listed takes its table's "other" rank).
+CREATE OR REPLACE TEMP MACRO trade_rank(t) AS CASE t
+    WHEN 'TradeCreate' THEN 10 WHEN 'TradeAlipayCreate' THEN 20 WHEN 'TradeBuyerStepPay' THEN 30
+    WHEN 'TradeBuyerPay' THEN 40 WHEN 'TradePartlySellerShip' THEN 50 WHEN 'TradeSellerShip' THEN 60
+    WHEN 'TradeSuccess' THEN 80 WHEN 'TradeClose' THEN 90 ELSE 45 END;
+CREATE OR REPLACE TEMP MACRO refund_rank(t) AS CASE t
+    WHEN 'RefundCreated' THEN 10 WHEN 'RefundBuyerModifyAgreement' THEN 20
+    WHEN 'RefundSellerRefuseAgreement' THEN 30 WHEN 'RefundSellerAgreeAgreement' THEN 40
+    WHEN 'RefundBuyerReturnGoods' THEN 50 WHEN 'RefundSuccess' THEN 90 WHEN 'RefundClosed' THEN 90 ELSE 25 END;
+CREATE OR REPLACE TEMP MACRO item_rank(t) AS CASE t
+    WHEN 'ItemAdd' THEN 10 WHEN 'ItemUpshelf' THEN 20 WHEN 'ItemDownshelf' THEN 40
+    WHEN 'ItemPunishDownshelf' THEN 40 WHEN 'ItemDelete' THEN 90 WHEN 'ItemPunishDelete' THEN 90 ELSE 30 END;
+CREATE OR REPLACE TEMP MACRO action_rank(a) AS CASE a
+    WHEN 'CREATE' THEN 10 WHEN 'CONSIGN' THEN 20 WHEN 'GOT' THEN 30 WHEN 'DEPARTURE' THEN 40
+    WHEN 'ARRIVAL' THEN 50 WHEN 'SENT_CITY' THEN 55 WHEN 'TO_EMS' THEN 55 WHEN 'SENT_SCAN' THEN 60
+    WHEN 'FAILED' THEN 70 WHEN 'LOST' THEN 70 WHEN 'SIGNED' THEN 90 ELSE 45 END;
+

@@ -1,0 +1,101 @@
+-- Parse every delivery of newly landed batches once: one row per mq_msg_id not seen before, with the
+-- envelope's fields (contract §0.1, §1) and the verdict: a quarantine reason (§2), or NULL when usable.
+-- Reads the landed Parquet files $files directly; the body itself is kept only for quarantined deliveries.
+CREATE OR REPLACE TEMP TABLE parsed AS
+WITH new_rows AS (
+    SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at, r.born_timestamp, r.body
+    FROM read_parquet($files, file_row_number = true) AS r
+    WHERE r.mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries)
+    -- a redelivered msg_id carries the same body; keep its first landing
+    QUALIFY row_number() OVER (PARTITION BY r.mq_msg_id ORDER BY r.received_at, r.batch_id) = 1
+),
+decoded AS (
+    SELECT *, try(decode(body)) AS body_text FROM new_rows
+),
+bodies AS (
+    SELECT *, CASE WHEN try(json_type(body_text)) = 'OBJECT' THEN body_text END AS body_json
+    FROM decoded
+),
+envelopes AS (
+    SELECT *, json_extract(body_json, ['$.id', '$.topic', '$.pub_time', '$.content', '$.user_id', '$.user_nick'])::VARCHAR[] AS env
+    FROM bodies
+),
+fields AS (
+    SELECT *,
+        j_int(env[1]) AS message_id,
+        j_string(env[2]) AS topic,
+        china_time(j_string(env[3])) AS pub_time,
+        env[4] AS content_raw,
+        j_int(env[5]) AS user_id,
+        j_text(env[6]) AS user_nick
+    FROM envelopes
+),
+contents AS (
+    SELECT *,
+        CASE WHEN left(content_raw, 1) = '{' THEN content_raw::VARCHAR
+             WHEN left(content_raw, 1) = '"' THEN content_raw ->> '$' END AS content_text,
+        CASE WHEN starts_with(topic, 'taobao_trade_') THEN 'trade'
+             WHEN starts_with(topic, 'taobao_refund_') THEN 'refund'
+             WHEN starts_with(topic, 'taobao_item_') THEN 'item'
+             WHEN topic = 'taobao_logistics_LogsticDetailTrace' THEN 'logistics'
+             WHEN starts_with(topic, 'taobao_traderate_') THEN 'rating'
+             WHEN starts_with(topic, 'taobao_fenxiao_') THEN 'fenxiao' END AS domain
+    FROM fields
+),
+content_objects AS (
+    SELECT *,
+        CASE WHEN try(json_type(content_text)) = 'OBJECT' THEN content_text END AS content
+    FROM contents
+),
+keyed AS (
+    SELECT *,
+        CASE domain
+            WHEN 'trade' THEN j_int((content -> '$.tid')::VARCHAR)
+            WHEN 'logistics' THEN j_int((content -> '$.tid')::VARCHAR)
+            WHEN 'rating' THEN j_int((content -> '$.tid')::VARCHAR)
+            WHEN 'refund' THEN j_int((content -> '$.refund_id')::VARCHAR)
+            WHEN 'item' THEN j_int((content -> '$.num_iid')::VARCHAR)
+            WHEN 'fenxiao' THEN coalesce(j_int((content -> '$.fenxiao_id')::VARCHAR), j_int((content -> '$.sub_order_id')::VARCHAR)) END AS business_key
+    FROM content_objects
+),
+verdicts AS (
+    SELECT *,
+        CASE
+            WHEN body_text IS NULL THEN 'body_not_json'
+            WHEN body_json IS NULL THEN 'body_not_json'
+            WHEN message_id IS NULL OR topic IS NULL OR topic = '' OR pub_time IS NULL
+                 OR content_raw IS NULL OR left(content_raw, 1) NOT IN ('{', '"') THEN 'envelope_invalid'
+            WHEN content IS NULL THEN 'content_not_json'
+            WHEN domain IS NOT NULL AND business_key IS NULL THEN 'missing_key'
+        END AS reason
+    FROM keyed
+)
+SELECT
+    mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason,
+    CASE
+        WHEN reason IS NULL THEN NULL
+        WHEN body_text IS NULL THEN 'body is not valid UTF-8'
+        WHEN body_json IS NULL THEN 'body is not a JSON object'
+        WHEN message_id IS NULL THEN 'envelope id is missing or not a 64-bit integer'
+        WHEN topic IS NULL OR topic = '' THEN 'envelope topic is missing or not a non-empty string'
+        WHEN pub_time IS NULL THEN 'envelope pub_time is missing or not a valid yyyy-MM-dd HH:mm:ss'
+        WHEN reason = 'envelope_invalid' THEN 'envelope content is missing or neither a string nor an object'
+        WHEN reason = 'content_not_json' THEN 'content is a string that is not a JSON object'
+        ELSE 'business key ' || CASE domain WHEN 'refund' THEN 'refund_id' WHEN 'item' THEN 'num_iid'
+            WHEN 'fenxiao' THEN 'fenxiao_id/sub_order_id' ELSE 'tid' END || ' is missing or not a 64-bit integer'
+    END AS detail,
+    message_id, nullif(topic, '') AS topic, event_type_of(topic) AS event_type, user_id, user_nick, pub_time,
+    pub_time::DATE AS event_date, domain, business_key,
+    CASE WHEN reason IS NOT NULL THEN body END AS body
+FROM verdicts;
+
+INSERT INTO etl.deliveries BY NAME SELECT * EXCLUDE (body) FROM parsed;
+
+-- Quarantine: one row per distinct quarantined mq_msg_id (§2).
+INSERT INTO quarantine
+SELECT mq_msg_id, message_id, topic, reason, detail,
+       -- the body as text, invalid UTF-8 replaced by U+FFFD
+       coalesce(try(decode(body)), etl_replace_invalid_utf8(body)) AS body,
+       received_at
+FROM parsed
+WHERE reason IS NOT NULL;

@@ -1,0 +1,95 @@
+-- Tables of the warehouse contract (v1), with the contract's names and types, plus the pipeline's own
+-- bookkeeping in schema "etl". Idempotent: run on every writer connection.
+CREATE SCHEMA IF NOT EXISTS etl;
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    mq_msg_id VARCHAR, message_id BIGINT, topic VARCHAR, reason VARCHAR, detail VARCHAR, body VARCHAR,
+    received_at TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS trade_events (
+    message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
+    event_date DATE, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR, buyer_open_uid VARCHAR,
+    status VARCHAR, trade_type VARCHAR, payment DECIMAL(18,2), content VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS refund_events (
+    message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
+    event_date DATE, refund_id BIGINT, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR,
+    buyer_open_uid VARCHAR, refund_fee DECIMAL(18,2), bill_type VARCHAR, refund_phase VARCHAR, modified TIMESTAMP,
+    content VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS item_events (
+    message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
+    event_date DATE, num_iid BIGINT, seller_nick VARCHAR, title VARCHAR, price DECIMAL(18,2), quantity BIGINT,
+    sku_id BIGINT, sku_quantity BIGINT, changed_fields VARCHAR, content VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS logistics_events (
+    message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
+    event_date DATE, tid BIGINT, out_sid VARCHAR, company_name VARCHAR, action VARCHAR, description VARCHAR,
+    trace_time TIMESTAMP, content VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS rating_events (
+    message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
+    event_date DATE, tid BIGINT, oid BIGINT, num_iid BIGINT, seller_nick VARCHAR, biz_type BIGINT, feedback VARCHAR,
+    impr_words VARCHAR, gmt_modified TIMESTAMP, content VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS fenxiao_events (
+    message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
+    event_date DATE, fenxiao_id BIGINT, sub_order_id BIGINT, tc_order_id BIGINT, supplier_username VARCHAR,
+    distributor_username VARCHAR, trade_type VARCHAR, refund_fee DECIMAL(18,2), distributor_payment DECIMAL(18,2),
+    content VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS fact_orders (
+    tid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR, buyer_open_uid VARCHAR, trade_type VARCHAR, status VARCHAR,
+    payment DECIMAL(18,2), created_at TIMESTAMP, paid_at TIMESTAMP, shipped_at TIMESTAMP, finished_at TIMESTAMP,
+    closed_at TIMESTAMP, first_event_at TIMESTAMP, last_event_at TIMESTAMP, event_count BIGINT,
+    refunded_amount DECIMAL(18,2)
+);
+
+CREATE TABLE IF NOT EXISTS fact_refunds (
+    refund_id BIGINT, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR, buyer_open_uid VARCHAR,
+    bill_type VARCHAR, refund_phase VARCHAR, refund_fee DECIMAL(18,2), status VARCHAR, created_at TIMESTAMP,
+    agreed_at TIMESTAMP, refused_at TIMESTAMP, goods_returned_at TIMESTAMP, succeeded_at TIMESTAMP,
+    closed_at TIMESTAMP, last_event_at TIMESTAMP, event_count BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS dim_items (
+    num_iid BIGINT, seller_nick VARCHAR, title VARCHAR, price DECIMAL(18,2), quantity BIGINT, status VARCHAR,
+    first_event_at TIMESTAMP, last_event_at TIMESTAMP, deleted_at TIMESTAMP, event_count BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS fact_shipments (
+    tid BIGINT, out_sid VARCHAR, company_name VARCHAR, last_action VARCHAR, last_description VARCHAR,
+    consigned_at TIMESTAMP, picked_up_at TIMESTAMP, signed_at TIMESTAMP, first_trace_at TIMESTAMP,
+    last_trace_at TIMESTAMP, exception_count BIGINT, trace_count BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS fact_rating_impressions (
+    message_id BIGINT, tid BIGINT, num_iid BIGINT, seller_nick VARCHAR, category VARCHAR, polarity VARCHAR,
+    phrase VARCHAR, gmt_modified TIMESTAMP
+);
+
+-- One row per landed batch already copied into raw_messages.
+CREATE TABLE IF NOT EXISTS etl.ingested_batches (batch_id VARCHAR PRIMARY KEY, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP);
+
+-- One row per distinct delivery (mq_msg_id): the envelope parsed once, and its verdict.
+-- Bodies are not copied here: (batch_id, row_in_file) points at the landed Parquet row.
+CREATE TABLE IF NOT EXISTS etl.deliveries (
+    mq_msg_id VARCHAR, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
+    reason VARCHAR, detail VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT,
+    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT
+);
+
+-- Keys whose facts must be refolded: written by event partitions (old and new keys of the window), consumed by
+-- the fact assets. key2 carries the second part of composite keys (out_sid for shipments).
+CREATE TABLE IF NOT EXISTS etl.dirty_keys (domain VARCHAR, key BIGINT, key2 VARCHAR);
+
+-- Event dates whose partitions must be rebuilt because new deliveries touched them (filled by the ingest step,
+-- cleared when the event partitions of that date are rebuilt). Lets `jushita-etl build` resume after a crash.
+CREATE TABLE IF NOT EXISTS etl.pending_dates (event_date DATE PRIMARY KEY);

@@ -1,0 +1,13 @@
+-- rating_events: one row per platform message of topics taobao_traderate_*, from the window being rebuilt
+-- (temp table window_events, see sql/internal/window_events.sql).
+WITH events AS (
+    SELECT *, json_extract(content, ['$.tid', '$.oid', '$.num_iid', '$.seller_nick', '$.biz_type', '$.feedback',
+                                     '$.impr_words', '$.gmt_modified'])::VARCHAR[] AS f
+    FROM window_events
+    WHERE domain = 'rating'
+)
+SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
+       j_int(f[1]) AS tid, j_int(f[2]) AS oid, j_int(f[3]) AS num_iid, j_text(f[4]) AS seller_nick,
+       j_int(f[5]) AS biz_type, j_text(f[6]) AS feedback, j_text(f[7]) AS impr_words, j_time(f[8]) AS gmt_modified,
+       content
+FROM events
