@@ -1,0 +1,60 @@
+"""Landing → warehouse: ``raw_messages`` and ``quarantine``."""
+
+
+import dagster as dg
+
+from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.warehouse import steps
+
+def _raw_messages_spec() -> dg.AssetSpec:
+    return dg.AssetSpec(
+    "raw_messages",
+    group_name="landing",
+    kinds={"duckdb", "parquet"},
+    description="Grain: one row per landed delivery, redeliveries and replays included. Provenance: every "
+    "Parquet micro-batch of the landing zone that the warehouse has ingested (a view over those files).",
+)
+def _quarantine_spec() -> dg.AssetSpec:
+    return dg.AssetSpec(
+    "quarantine",
+    group_name="landing",
+    kinds={"duckdb"},
+    description="Grain: one row per distinct mq_msg_id that could not be used, with its reason "
+    "(body_not_json, envelope_invalid, content_not_json, missing_key) and a readable detail. Provenance: the "
+    "parse of each new delivery during ingest.",
+)
+
+
+@dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], pool=WAREHOUSE_POOL)
+def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Bring newly landed batches into the warehouse: parse every new delivery once, quarantine the bad ones,
+    and note the event dates whose partitions must be rebuilt."""
+    with warehouse.writer() as conn:
+        result = steps.ingest(conn, warehouse.paths.landing)
+        raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
+        quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
+    context.log.info(
+        f"ingested {result.batches} batch(es), {result.rows:,} rows, {result.new_deliveries:,} new deliveries, "
+        f"{result.quarantined:,} quarantined; pending dates: {[d.isoformat() for d in result.affected_dates]}"
+    )
+    yield dg.MaterializeResult(
+        asset_key="raw_messages",
+        metadata={
+            "dagster/row_count": raw_rows,
+            "new_batches": result.batches,
+            "new_rows": result.rows,
+            "new_deliveries": result.new_deliveries,
+            "pending_dates": [d.isoformat() for d in result.affected_dates],
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="quarantine",
+        metadata={"dagster/row_count": sum(quarantined.values()), "new_rows": result.quarantined,
+                  "by_reason": quarantined},
+    )
+
+
+ingest_job = dg.define_asset_job(
+    "ingest_job", selection=dg.AssetSelection.assets(ingest_landing),
+    description="Ingest newly landed batches into raw_messages and quarantine.",
+)
