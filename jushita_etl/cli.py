@@ -45,14 +45,14 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def land_files(files: list[str], landing_dir: Path, *, quiet: bool = False, fsync: bool = True):
+def land_files(files: list[str], landing_dir: Path, *, quiet: bool = False, fsync: bool = True, **flush):
     from jushita_etl.landing.replay import land_replay
     from jushita_etl.landing.writer import LandingWriter
 
     for name in files:
         if name != "-" and not Path(name).is_file():
             raise UserError(f"no such replay file: {name}")
-    writer = LandingWriter(landing_dir, fsync=fsync, background=True)
+    writer = LandingWriter(landing_dir, fsync=fsync, background=True, **flush)
     try:
         report = land_replay(files, writer, on_bad=None if quiet else lambda bad: print(f"skipped {bad.where}: {bad.reason}", file=sys.stderr))
     finally:
@@ -61,7 +61,8 @@ def land_files(files: list[str], landing_dir: Path, *, quiet: bool = False, fsyn
 
 
 def cmd_land(args) -> int:
-    stats, report = land_files(args.files, _paths(args).landing)
+    flush = {"flush_rows": args.flush_rows, "flush_bytes": args.flush_mb << 20, "flush_seconds": args.flush_seconds}
+    stats, report = land_files(args.files, _paths(args).landing, **flush)
     print(f"landed {stats.deliveries:,} deliveries in {stats.batches} batch(es), {stats.body_bytes / 1e6:,.1f} MB of bodies, "
           f"{stats.seconds:.2f}s ({stats.deliveries / max(stats.seconds, 1e-9):,.0f}/s); {len(report.bad)} bad line(s) skipped")
     return 0
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("land", parents=[common], help="land replay files into the landing zone (- = stdin)")
     p.add_argument("files", nargs="+")
+    p.add_argument("--flush-rows", type=int, default=200_000, help="commit a batch at this many deliveries")
+    p.add_argument("--flush-mb", type=int, default=128, help="... or at this many MB of bodies")
+    p.add_argument("--flush-seconds", type=float, default=2.0, help="... or when the oldest buffered delivery is this old")
     p.set_defaults(func=cmd_land)
 
     for register in _REGISTRARS:

@@ -79,11 +79,16 @@ class LandingWriter:
     def add(self, table: pa.Table, token: Hashable | None = None) -> None:
         """Buffer deliveries; commit when a threshold is reached."""
         with self._lock:
-            if table.num_rows:
-                self._tables.append(table)
-                self._rows += table.num_rows
-                self._bytes += table.column("body").nbytes
+            offset = 0
+            while offset < table.num_rows:  # slices, so a big block still makes batches of flush_rows
+                piece = table.slice(offset, self.flush_rows - self._rows)
+                offset += piece.num_rows
+                self._tables.append(piece)
+                self._rows += piece.num_rows
+                self._bytes += piece.column("body").nbytes
                 self._oldest = self._oldest or time.monotonic()
+                if self._due() and offset < table.num_rows:
+                    self._flush_locked()
             if token is not None:
                 self._tokens.append(token)
             if self._due():

@@ -1,0 +1,31 @@
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def instance(tmp_path):
+    """A real, file-backed Dagster instance private to the test."""
+    (tmp_path / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as inst:
+        yield inst
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    import duckdb
+
+    opened = []
+
+    def open_(p):
+        conn = duckdb.connect(str(p.warehouse), read_only=True)
+        opened.append(conn)
+        return conn
+
+    yield open_
+    for conn in opened:
+        conn.close()
