@@ -1,5 +1,6 @@
 """``jushita-etl build``: materialize, in-process, everything pending, with the same Dagster definitions the UI
-runs. Three runs at most: ingest, one event run per contiguous range of pending dates, then facts + publish."""
+runs. Two runs: ingest_job (which finds the pending event dates), then warehouse_job over the span of those dates
+(events, facts, publish) — or facts_job alone when no event date changed."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
     import dagster as dg
 
-    from jushita_etl.defs.partitions import DAILY, contiguous_ranges, partition_key_for
+    from jushita_etl.defs.partitions import partition_key_for
     from jushita_etl.defs.resources import WarehouseResource
     from jushita_etl.definitions import defs as load_defs
 
@@ -95,15 +96,20 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
 
     execute("ingest_job")
     with db.writer(paths) as conn:
-        pending = [d for d in steps.pending_dates(conn)]
-    if full:
-        keys = DAILY.get_partition_keys()
-        ranges = [(keys[0], keys[-1])]
+        pending = steps.pending_dates(conn)
+        if full:  # every date that has events; each partition in a run is a materialization to record
+            pending = [d for d in conn.execute(
+                "SELECT min(event_date), max(event_date) FROM etl.deliveries WHERE reason IS NULL").fetchone() if d]
+    fold = {"ops": {fact.name: {"config": {"full": full}} for fact in steps.FACT_TABLES}}
+    if pending:
+        # One run over the span of pending dates: days in between are rebuilt too, which is idempotent and
+        # cheaper than a Dagster run per stretch of days.
+        first, last = partition_key_for(pending[0]), partition_key_for(pending[-1])
     else:
-        ranges = contiguous_ranges([partition_key_for(d) for d in pending])
-    for first, last in ranges:
-        execute("events_job", tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
-    execute("facts_job", run_config={"ops": {fact.name: {"config": {"full": full}} for fact in steps.FACT_TABLES}})
+        execute("facts_job", run_config=fold)
+        first = last = None
+    if first:
+        execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
     _summarize(paths, report)
     report.seconds = time.perf_counter() - started
     return report

@@ -30,14 +30,3 @@ def window_for(start: datetime, end: datetime) -> tuple[date, date]:
     if (date_to - timedelta(days=1)).isoformat() >= keys[-1]:
         date_to = MAX_DATE
     return date_from, date_to
-
-
-def contiguous_ranges(keys: list[str]) -> list[tuple[str, str]]:
-    """Group partition keys into runs of consecutive days, so a build needs one run per range."""
-    ranges: list[tuple[str, str]] = []
-    for key in sorted(set(keys)):
-        if ranges and date.fromisoformat(key) - date.fromisoformat(ranges[-1][1]) == timedelta(days=1):
-            ranges[-1] = (ranges[-1][0], key)
-        else:
-            ranges.append((key, key))
-    return ranges

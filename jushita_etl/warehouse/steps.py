@@ -122,7 +122,7 @@ def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
     return [row[0] for row in conn.execute("SELECT event_date FROM etl.pending_dates ORDER BY 1").fetchall()]
 
 
-def refresh_events(conn: duckdb.DuckDBPyConnection, landing: Path, date_from: date, date_to: date) -> dict[str, int]:
+def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> dict[str, int]:
     """Replace every event table's rows with event_date in [date_from, date_to), in one transaction.
 
     The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` so the facts
@@ -130,14 +130,10 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, landing: Path, date_from: da
     """
     params = {"date_from": date_from, "date_to": date_to}
     window = "event_date >= $date_from AND event_date < $date_to"
-    files = [str(landing / row[0]) for row in conn.execute(
-        "SELECT DISTINCT i.file FROM etl.deliveries AS d JOIN etl.ingested_batches AS i USING (batch_id) "
-        f"WHERE d.reason IS NULL AND d.domain IS NOT NULL AND d.{window}", params).fetchall()]
     counts: dict[str, int] = {}
     conn.execute("BEGIN TRANSACTION")
     try:
-        if files:
-            conn.execute(sql.load("internal/window_events"), {**params, "files": files})
+        conn.execute(sql.load("internal/window_events"), params)
         for table in EVENT_TABLES:
             mark_dirty = (
                 f"INSERT INTO etl.dirty_keys SELECT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
@@ -146,8 +142,7 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, landing: Path, date_from: da
             if table.dirty_key:
                 conn.execute(mark_dirty, params)
             conn.execute(f"DELETE FROM {table.name} WHERE {window}", params)
-            if files:
-                conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
+            conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
             if table.dirty_key:
                 conn.execute(mark_dirty, params)
             counts[table.name] = conn.execute(f"SELECT count(*) FROM {table.name} WHERE {window}", params).fetchone()[0]

@@ -12,13 +12,12 @@ WITH new_rows AS (
 decoded AS (
     SELECT *, try(decode(body)) AS body_text FROM new_rows
 ),
-bodies AS (
-    SELECT *, CASE WHEN try(json_type(body_text)) = 'OBJECT' THEN body_text END AS body_json
-    FROM decoded
-),
 envelopes AS (
-    SELECT *, json_extract(body_json, ['$.id', '$.topic', '$.pub_time', '$.content', '$.user_id', '$.user_nick'])::VARCHAR[] AS env
-    FROM bodies
+    -- one parse per body; try() turns malformed JSON into NULL, and only an object starts with '{'
+    SELECT *, CASE WHEN left(ltrim(body_text), 1) = '{' THEN
+        try(json_extract(body_text, ['$.id', '$.topic', '$.pub_time', '$.content', '$.user_id', '$.user_nick'])::VARCHAR[])
+        END AS env
+    FROM decoded
 ),
 fields AS (
     SELECT *,
@@ -32,7 +31,7 @@ fields AS (
 ),
 contents AS (
     SELECT *,
-        CASE WHEN left(content_raw, 1) = '{' THEN content_raw::VARCHAR
+        CASE WHEN left(content_raw, 1) = '{' THEN content_raw
              WHEN left(content_raw, 1) = '"' THEN content_raw ->> '$' END AS content_text,
         CASE WHEN starts_with(topic, 'taobao_trade_') THEN 'trade'
              WHEN starts_with(topic, 'taobao_refund_') THEN 'refund'
@@ -42,27 +41,30 @@ contents AS (
              WHEN starts_with(topic, 'taobao_fenxiao_') THEN 'fenxiao' END AS domain
     FROM fields
 ),
-content_objects AS (
-    SELECT *,
-        CASE WHEN try(json_type(content_text)) = 'OBJECT' THEN content_text END AS content
+content_keys AS (
+    -- one parse per content: the candidate business keys of every domain
+    SELECT *, CASE WHEN left(ltrim(content_text), 1) = '{' THEN
+        try(json_extract(content_text, ['$.tid', '$.refund_id', '$.num_iid', '$.fenxiao_id', '$.sub_order_id'])::VARCHAR[])
+        END AS k
     FROM contents
 ),
 keyed AS (
     SELECT *,
+        CASE WHEN k IS NOT NULL THEN content_text END AS content,
         CASE domain
-            WHEN 'trade' THEN j_int((content -> '$.tid')::VARCHAR)
-            WHEN 'logistics' THEN j_int((content -> '$.tid')::VARCHAR)
-            WHEN 'rating' THEN j_int((content -> '$.tid')::VARCHAR)
-            WHEN 'refund' THEN j_int((content -> '$.refund_id')::VARCHAR)
-            WHEN 'item' THEN j_int((content -> '$.num_iid')::VARCHAR)
-            WHEN 'fenxiao' THEN coalesce(j_int((content -> '$.fenxiao_id')::VARCHAR), j_int((content -> '$.sub_order_id')::VARCHAR)) END AS business_key
-    FROM content_objects
+            WHEN 'trade' THEN j_int(k[1])
+            WHEN 'logistics' THEN j_int(k[1])
+            WHEN 'rating' THEN j_int(k[1])
+            WHEN 'refund' THEN j_int(k[2])
+            WHEN 'item' THEN j_int(k[3])
+            WHEN 'fenxiao' THEN coalesce(j_int(k[4]), j_int(k[5])) END AS business_key
+    FROM content_keys
 ),
 verdicts AS (
     SELECT *,
         CASE
             WHEN body_text IS NULL THEN 'body_not_json'
-            WHEN body_json IS NULL THEN 'body_not_json'
+            WHEN env IS NULL THEN 'body_not_json'
             WHEN message_id IS NULL OR topic IS NULL OR topic = '' OR pub_time IS NULL
                  OR content_raw IS NULL OR left(content_raw, 1) NOT IN ('{', '"') THEN 'envelope_invalid'
             WHEN content IS NULL THEN 'content_not_json'
@@ -75,7 +77,7 @@ SELECT
     CASE
         WHEN reason IS NULL THEN NULL
         WHEN body_text IS NULL THEN 'body is not valid UTF-8'
-        WHEN body_json IS NULL THEN 'body is not a JSON object'
+        WHEN env IS NULL THEN 'body is not a JSON object'
         WHEN message_id IS NULL THEN 'envelope id is missing or not a 64-bit integer'
         WHEN topic IS NULL OR topic = '' THEN 'envelope topic is missing or not a non-empty string'
         WHEN pub_time IS NULL THEN 'envelope pub_time is missing or not a valid yyyy-MM-dd HH:mm:ss'
@@ -86,6 +88,7 @@ SELECT
     END AS detail,
     message_id, nullif(topic, '') AS topic, event_type_of(topic) AS event_type, user_id, user_nick, pub_time,
     pub_time::DATE AS event_date, domain, business_key,
+    CASE WHEN reason IS NULL THEN content END AS content,
     CASE WHEN reason IS NOT NULL THEN body END AS body
 FROM verdicts;
 

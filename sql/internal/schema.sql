@@ -79,11 +79,12 @@ CREATE TABLE IF NOT EXISTS fact_rating_impressions (
 CREATE TABLE IF NOT EXISTS etl.ingested_batches (batch_id VARCHAR PRIMARY KEY, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP);
 
 -- One row per distinct delivery (mq_msg_id): the envelope parsed once, and its verdict.
--- Bodies are not copied here: (batch_id, row_in_file) points at the landed Parquet row.
+-- Bodies stay in the landed Parquet ((batch_id, row_in_file) points at the row); the content object of usable
+-- deliveries is kept as JSON text so that rebuilding a partition never re-reads the landing zone.
 CREATE TABLE IF NOT EXISTS etl.deliveries (
     mq_msg_id VARCHAR, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
     reason VARCHAR, detail VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT,
-    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT
+    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT, content VARCHAR
 );
 
 -- Keys whose facts must be refolded: written by event partitions (old and new keys of the window), consumed by

@@ -40,7 +40,7 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     date_from, date_to = window_for(window.start, window.end)
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)
-        counts = steps.refresh_events(conn, warehouse.paths.landing, date_from, date_to)
+        counts = steps.refresh_events(conn, date_from, date_to)
     context.log.info(f"rebuilt event dates [{date_from}, {date_to}): {counts}")
     for table, rows in counts.items():
         yield dg.MaterializeResult(asset_key=table, metadata={

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import db, steps
 
@@ -74,6 +75,14 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
 facts_job = dg.define_asset_job(
     "facts_job", selection=dg.AssetSelection.assets(*[a.key for a in fact_assets], published_warehouse.key),
     description="Refold the facts for touched keys and publish the analysts' file.",
+)
+
+warehouse_job = dg.define_asset_job(
+    "warehouse_job",
+    selection=dg.AssetSelection.groups("events", "facts"),
+    partitions_def=DAILY,
+    description="Rebuild the event tables for a day or a range of days, refold the facts they touch and publish, in "
+    "one run (what `jushita-etl build` runs after ingest_job).",
 )
 
 daily_reconciliation = dg.ScheduleDefinition(
