@@ -1,0 +1,229 @@
+"""An append-only local log with group-commit fsync: how a per-message acknowledgement can wait for durability.
+
+The RocketMQ push consumer calls back once per message and advances its offset as soon as the callback returns
+success. ``DurableLog.append`` returns only once the delivery is fsynced: concurrent callbacks (one per consume
+thread) are written and fsynced together by one flusher thread, so one fsync covers many messages.
+
+Segments are rotated by count, bytes and age, and compacted into Parquet micro-batches by the landing store; the
+batch id is the segment's name, so compacting a segment twice (after a crash) is a no-op. Each process writes in
+its own directory, held with an exclusive lock; at start, segments of directories whose owner is gone are
+compacted first. A record torn by a crash is detected by its CRC and dropped: it was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+from jushita_etl.landing.batches import LANDING_SCHEMA, BatchStore, CommittedBatch, china_now, fsync_dir, read_manifest
+
+HEADER = struct.Struct("<II")  # payload length, crc32(payload)
+META = struct.Struct("<I")
+DELIVERY_SCHEMA = pa.schema([f for f in LANDING_SCHEMA if f.name != "batch_id"])
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    mq_msg_id: str
+    mq_topic: str | None
+    tags: str | None
+    keys: str | None
+    queue_id: int
+    queue_offset: int
+    born_timestamp: int
+    reconsume_times: int
+    body: bytes
+
+
+def encode(d: Delivery, received_ms: int) -> bytes:
+    meta = orjson.dumps([d.mq_msg_id, d.mq_topic, d.tags, d.keys, d.queue_id, d.queue_offset, d.born_timestamp,
+                         d.reconsume_times, received_ms])
+    payload = META.pack(len(meta)) + meta + d.body
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def read_segment(path: Path) -> pa.Table:
+    """The intact records of a segment as a delivery table (a torn tail is ignored)."""
+    data = path.read_bytes()
+    columns: list[list] = [[] for _ in DELIVERY_SCHEMA]
+    pos = 0
+    while pos + HEADER.size <= len(data):
+        length, crc = HEADER.unpack_from(data, pos)
+        payload = data[pos + HEADER.size: pos + HEADER.size + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            break
+        (meta_len,) = META.unpack_from(payload)
+        meta = orjson.loads(payload[META.size: META.size + meta_len])
+        for column, value in zip(columns, [*meta[:8], payload[META.size + meta_len:], meta[8]]):
+            column.append(value)
+        pos += HEADER.size + length
+    columns[-1] = pa.array(columns[-1], pa.timestamp("ms"))
+    return pa.table(columns, schema=DELIVERY_SCHEMA)
+
+
+class DurableLog:
+    def __init__(self, landing_dir: Path, *, segment_rows: int = 50_000, segment_bytes: int = 64 << 20,
+                 segment_seconds: float = 2.0, fsync: bool = True):
+        self.store = BatchStore(landing_dir, fsync=fsync)
+        self.store.repair()
+        self.fsync = fsync
+        self.segment_rows, self.segment_bytes, self.segment_seconds = segment_rows, segment_bytes, segment_seconds
+        self.root = Path(landing_dir) / "wal"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.committed: list[CommittedBatch] = []
+        self.durable_count = 0
+        self.recovered = self._recover_orphans()
+        self.dir = self.root / f"{time.time_ns():020d}-{os.getpid()}"
+        self.dir.mkdir()
+        self._lock_file = open(self.dir / "owner.lock", "w")
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._appended = 0  # sequence numbers of appended records
+        self._durable = 0
+        self._closed = False
+        self._failure: BaseException | None = None
+        self._segment_no = 0
+        self._open_segment()
+        self._compact_queue: queue.Queue = queue.Queue()
+        self._flusher = threading.Thread(target=self._flush_loop, name="wal-flush", daemon=True)
+        self._compactor = threading.Thread(target=self._compact_loop, name="wal-compact", daemon=True)
+        self._flusher.start()
+        self._compactor.start()
+
+    # --- appending (any thread) ---------------------------------------------------------------------------
+    def append(self, delivery: Delivery) -> None:
+        """Return once ``delivery`` is on disk (fsynced); raise if the log cannot make it durable."""
+        record = encode(delivery, int((china_now() - _EPOCH).total_seconds() * 1000))
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the landing log is closed")
+            self._pending.append(record)
+            self._appended += 1
+            seq = self._appended
+            self._cond.notify_all()
+            while self._durable < seq and self._failure is None:
+                self._cond.wait()
+            if self._failure is not None:
+                raise RuntimeError(f"landing log failed: {self._failure}")
+
+    # --- flusher thread -----------------------------------------------------------------------------------
+    def _open_segment(self) -> None:
+        self._segment_no += 1
+        self._segment_path = self.dir / f"{time.time_ns():020d}-w{os.getpid()}-{self._segment_no:06d}.wal"
+        self._segment = open(self._segment_path, "ab", buffering=0)
+        self._segment_rows = self._segment_bytes_written = 0
+        self._segment_opened = time.monotonic()
+
+    def _rotate(self) -> None:
+        self._segment.close()
+        if self._segment_rows:
+            self._compact_queue.put(self._segment_path)
+        else:
+            self._segment_path.unlink(missing_ok=True)
+        self._open_segment()
+
+    def _flush_loop(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._pending and not self._closed:
+                        timeout = self.segment_seconds - (time.monotonic() - self._segment_opened)
+                        if self._segment_rows and timeout <= 0:
+                            break
+                        self._cond.wait(timeout=max(timeout, 0.05) if self._segment_rows else None)
+                    batch, self._pending = self._pending, []
+                    target = self._appended
+                    closing = self._closed
+                if batch:
+                    data = b"".join(batch)
+                    os.write(self._segment.fileno(), data)
+                    if self.fsync:
+                        os.fsync(self._segment.fileno())
+                    self._segment_rows += len(batch)
+                    self._segment_bytes_written += len(data)
+                with self._cond:
+                    self._durable = target
+                    self.durable_count = target
+                    self._cond.notify_all()
+                if (closing or self._segment_rows >= self.segment_rows or self._segment_bytes_written >= self.segment_bytes
+                        or (self._segment_rows and time.monotonic() - self._segment_opened >= self.segment_seconds)):
+                    if closing:
+                        self._segment.close()
+                        if self._segment_rows:
+                            self._compact_queue.put(self._segment_path)
+                        else:
+                            self._segment_path.unlink(missing_ok=True)
+                        self._compact_queue.put(None)
+                        return
+                    self._rotate()
+        except BaseException as exc:
+            with self._cond:
+                self._failure = exc
+                self._cond.notify_all()
+            self._compact_queue.put(None)
+
+    # --- compaction ---------------------------------------------------------------------------------------
+    def _compact(self, segment: Path, known: set[str] | None = None) -> None:
+        batch_id = segment.stem
+        table = read_segment(segment)
+        if known is None or batch_id not in known:
+            if table.num_rows:
+                self.committed.append(self.store.commit(table, batch_id))
+        segment.unlink()
+
+    def _compact_loop(self) -> None:
+        while True:
+            segment = self._compact_queue.get()
+            if segment is None:
+                return
+            try:
+                self._compact(segment)
+            except BaseException as exc:  # the segment stays on disk and is compacted at the next start
+                with self._cond:
+                    self._failure = exc
+                    self._cond.notify_all()
+
+    def _recover_orphans(self) -> int:
+        """Compact the segments left by processes that died (their directory lock is free)."""
+        known = {entry["batch_id"] for entry in read_manifest(self.store.root)[0]}
+        recovered = 0
+        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            with open(directory / "owner.lock", "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live consumer owns it
+                for segment in sorted(directory.glob("*.wal")):
+                    recovered += read_segment(segment).num_rows
+                    self._compact(segment, known)
+                (directory / "owner.lock").unlink(missing_ok=True)
+                directory.rmdir()
+        fsync_dir(self.root)
+        return recovered
+
+    def close(self) -> None:
+        """Flush, compact everything into Parquet and release the directory."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._flusher.join()
+        self._compactor.join()
+        if self._failure is not None:
+            raise RuntimeError(f"landing log failed: {self._failure}")
+        self._lock_file.close()
+        (self.dir / "owner.lock").unlink(missing_ok=True)
+        self.dir.rmdir()
+
