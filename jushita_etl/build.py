@@ -70,6 +70,11 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
 
     started = time.perf_counter()
     report = BuildReport()
+    if paths.landing.exists():  # what a crashed consumer acknowledged is landed before anything is built
+        from jushita_etl.landing.batches import BatchStore
+        from jushita_etl.landing.wal import recover_orphans
+
+        recover_orphans(BatchStore(paths.landing))
     needed, _ = _work_pending(paths)
     if not needed and not full:
         report.nothing_new = True

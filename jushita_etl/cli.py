@@ -139,5 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m jushita_etl.cli`: run the imported module, where subcommands register
+    from jushita_etl import cli
+
+    sys.exit(cli.main())

@@ -116,6 +116,7 @@ def cmd_consume(args) -> int:
     from jushita_etl.mq.consume import Bounds, run_consumer
 
     settings = _mq_settings(args)
+    _probe(settings.namesrv, settings.topic, args)
     paths = _paths(args)
     bounds = Bounds(max_messages=args.max_messages, idle_timeout=args.idle_timeout, duration=args.duration)
     print(f"consuming {settings.topic} ({settings.tags}) as {settings.group} [{settings.model}] from {settings.namesrv} "
@@ -152,6 +153,7 @@ def cmd_publish(args) -> int:
         raise UserError(f"no such replay file: {args.file}")
     if not args.namesrv:
         raise UserError("missing --namesrv (or $JUSHITA_MQ_NAMESRV)")
+    _probe(args.namesrv, args.topic, args)
     report = publish_file(args.file, namesrv=args.namesrv, topic=args.topic, tags=args.tags,
                           access_key=args.access_key, secret_key=args.secret_key, channel=args.channel,
                           log_dir=_paths(args).logs / "rocketmq",
@@ -159,6 +161,15 @@ def cmd_publish(args) -> int:
     print(f"published {report.sent:,} messages to {args.topic} in {report.seconds:.2f}s "
           f"({report.sent / max(report.seconds, 1e-9):,.0f}/s)")
     return 0
+
+
+def _probe(namesrv, topic, args) -> None:
+    from jushita_etl.mq.remoting import ProbeError, probe_route
+
+    try:
+        probe_route(namesrv, topic, access_key=args.access_key, secret_key=args.secret_key, channel=args.channel)
+    except ProbeError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _credentials(p):

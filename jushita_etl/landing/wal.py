@@ -20,18 +20,17 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pyarrow as pa
 
-from jushita_etl.landing.batches import LANDING_SCHEMA, BatchStore, CommittedBatch, china_now, fsync_dir, read_manifest
+from jushita_etl.landing.batches import LANDING_SCHEMA, BatchStore, CommittedBatch, fsync_dir, read_manifest
 
 HEADER = struct.Struct("<II")  # payload length, crc32(payload)
 META = struct.Struct("<I")
 DELIVERY_SCHEMA = pa.schema([f for f in LANDING_SCHEMA if f.name != "batch_id"])
-_EPOCH = datetime(1970, 1, 1)
+CHINA_OFFSET_S = 8 * 3600  # received_at is China wall-clock time, like every time in the warehouse
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,39 @@ def read_segment(path: Path) -> pa.Table:
     return pa.table(columns, schema=DELIVERY_SCHEMA)
 
 
+def compact_segment(store: BatchStore, segment: Path, known: set[str] | None = None) -> CommittedBatch | None:
+    """Commit a segment as the Parquet batch named after it (skipped if the manifest has it), then delete it."""
+    batch_id = segment.stem
+    table = read_segment(segment)
+    batch = None
+    if table.num_rows and (known is None or batch_id not in known):
+        batch = store.commit(table, batch_id)
+    segment.unlink()
+    return batch
+
+
+def recover_orphans(store: BatchStore) -> int:
+    """Compact the log segments left by consumers that died (their directory lock is free). Returns rows."""
+    root = store.root / "wal"
+    if not root.is_dir():
+        return 0
+    known = {entry["batch_id"] for entry in read_manifest(store.root)[0]}
+    recovered = 0
+    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+        with open(directory / "owner.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live consumer owns it
+            for segment in sorted(directory.glob("*.wal")):
+                recovered += read_segment(segment).num_rows
+                compact_segment(store, segment, known)
+            (directory / "owner.lock").unlink(missing_ok=True)
+            directory.rmdir()
+    fsync_dir(root)
+    return recovered
+
+
 class DurableLog:
     def __init__(self, landing_dir: Path, *, segment_rows: int = 50_000, segment_bytes: int = 64 << 20,
                  segment_seconds: float = 2.0, fsync: bool = True):
@@ -84,12 +116,14 @@ class DurableLog:
         self.root.mkdir(parents=True, exist_ok=True)
         self.committed: list[CommittedBatch] = []
         self.durable_count = 0
-        self.recovered = self._recover_orphans()
+        self.recovered = recover_orphans(self.store)
         self.dir = self.root / f"{time.time_ns():020d}-{os.getpid()}"
         self.dir.mkdir()
         self._lock_file = open(self.dir / "owner.lock", "w")
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # appenders wait here for durability
+        self._work = threading.Condition(lock)  # the flusher waits here for records (no thundering herd)
         self._pending: list[bytes] = []
         self._appended = 0  # sequence numbers of appended records
         self._durable = 0
@@ -106,14 +140,14 @@ class DurableLog:
     # --- appending (any thread) ---------------------------------------------------------------------------
     def append(self, delivery: Delivery) -> None:
         """Return once ``delivery`` is on disk (fsynced); raise if the log cannot make it durable."""
-        record = encode(delivery, int((china_now() - _EPOCH).total_seconds() * 1000))
+        record = encode(delivery, int((time.time() + CHINA_OFFSET_S) * 1000))
         with self._cond:
             if self._closed:
                 raise RuntimeError("the landing log is closed")
             self._pending.append(record)
             self._appended += 1
             seq = self._appended
-            self._cond.notify_all()
+            self._work.notify()
             while self._durable < seq and self._failure is None:
                 self._cond.wait()
             if self._failure is not None:
@@ -138,12 +172,12 @@ class DurableLog:
     def _flush_loop(self) -> None:
         try:
             while True:
-                with self._cond:
+                with self._work:
                     while not self._pending and not self._closed:
                         timeout = self.segment_seconds - (time.monotonic() - self._segment_opened)
                         if self._segment_rows and timeout <= 0:
                             break
-                        self._cond.wait(timeout=max(timeout, 0.05) if self._segment_rows else None)
+                        self._work.wait(timeout=max(timeout, 0.05) if self._segment_rows else None)
                     batch, self._pending = self._pending, []
                     target = self._appended
                     closing = self._closed
@@ -176,13 +210,10 @@ class DurableLog:
             self._compact_queue.put(None)
 
     # --- compaction ---------------------------------------------------------------------------------------
-    def _compact(self, segment: Path, known: set[str] | None = None) -> None:
-        batch_id = segment.stem
-        table = read_segment(segment)
-        if known is None or batch_id not in known:
-            if table.num_rows:
-                self.committed.append(self.store.commit(table, batch_id))
-        segment.unlink()
+    def _compact(self, segment: Path) -> None:
+        batch = compact_segment(self.store, segment)
+        if batch:
+            self.committed.append(batch)
 
     def _compact_loop(self) -> None:
         while True:
@@ -196,29 +227,11 @@ class DurableLog:
                     self._failure = exc
                     self._cond.notify_all()
 
-    def _recover_orphans(self) -> int:
-        """Compact the segments left by processes that died (their directory lock is free)."""
-        known = {entry["batch_id"] for entry in read_manifest(self.store.root)[0]}
-        recovered = 0
-        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            with open(directory / "owner.lock", "a") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live consumer owns it
-                for segment in sorted(directory.glob("*.wal")):
-                    recovered += read_segment(segment).num_rows
-                    self._compact(segment, known)
-                (directory / "owner.lock").unlink(missing_ok=True)
-                directory.rmdir()
-        fsync_dir(self.root)
-        return recovered
-
     def close(self) -> None:
         """Flush, compact everything into Parquet and release the directory."""
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            self._work.notify()
         self._flusher.join()
         self._compactor.join()
         if self._failure is not None:

@@ -384,7 +384,8 @@ class Broker:
                 return self._pull_answer(rm.PULL_OFFSET_MOVED, 0, size)  # min offset: re-read rather than skip
             if offset < size:
                 found, scanned, now = [], offset, time.time()
-                for record in queue[offset:]:
+                for index in range(offset, size):
+                    record = queue[index]
                     if record.deliver_at and record.deliver_at > now:
                         break  # a retry not yet due: later ones in this queue wait behind it
                     scanned = record.queue_offset + 1

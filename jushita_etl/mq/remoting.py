@@ -96,3 +96,39 @@ def host_bytes(address: str) -> bytes:
 
 def offset_msg_id(store_host: str, physical_offset: int) -> str:
     return (host_bytes(store_host) + struct.pack(">q", physical_offset)).hex().upper()
+
+
+class ProbeError(RuntimeError):
+    pass
+
+
+def probe_route(namesrv: str, topic: str, *, access_key: str | None, secret_key: str | None,
+                channel: str = "CLOUD", timeout: float = 5.0) -> None:
+    """Ask the name server for a topic's route, signed like the client signs it, and fail with a clear message
+    if it cannot be reached or rejects the credentials. The C++ client itself only logs such failures."""
+    host, port = namesrv.rsplit(":", 1)
+    ext = {"topic": topic, "AccessKey": access_key or "", "OnsChannel": channel if access_key else "ALIYUN"}
+    ext["Signature"] = signature(ext, b"", secret_key or "")
+    request = Command(GET_ROUTEINFO_BY_TOPIC, opaque=1, ext=ext)
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            sock.sendall(encode(request, language="CPP"))
+            head = _recv_exactly(sock, 4)
+            response = decode(_recv_exactly(sock, struct.unpack(">I", head)[0]))
+    except OSError as exc:
+        raise ProbeError(f"cannot reach the RocketMQ name server at {namesrv}: {exc}") from None
+    if response.code == NO_PERMISSION:
+        raise ProbeError(f"the broker at {namesrv} rejected the credentials of AccessKey {access_key!r} "
+                         f"(NO_PERMISSION: {response.remark}); check the SecretKey")
+    if response.code not in (SUCCESS, TOPIC_NOT_EXIST):
+        raise ProbeError(f"the name server at {namesrv} answered code {response.code}: {response.remark}")
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data

@@ -1,0 +1,212 @@
+"""The real RocketMQ C++ client against the dev broker: publish, consume, land — and the failures around it."""
+
+import signal
+import time
+
+import pytest
+from mq_support import (BrokerProcess, consumer, durable_count, landed, landed_rows, replay_bodies, run, wait_for)
+
+from jushita_etl.simulate.feed import FeedConfig, write_feed
+
+BULK = "BULK"
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    b = BrokerProcess("--store", str(tmp_path_factory.mktemp("broker-store")))
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def bulk(broker, tmp_path_factory):
+    """20k simulated deliveries published once to topic BULK through the real producer."""
+    feed = tmp_path_factory.mktemp("bulk") / "feed.jsonl"
+    with open(feed, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=2000, seed=8, malformed_rate=0.01))
+    lines = feed.read_bytes().splitlines(keepends=True)[:20_000]
+    feed.write_bytes(b"".join(lines))
+    result = run("publish", str(feed), "--namesrv", broker.address, "--topic", BULK,
+                 "--data-dir", str(tmp_path_factory.mktemp("pub")))
+    assert result.returncode == 0, result.stderr
+    return feed
+
+
+def test_publish_consume_land_bodies_identical(broker, bulk, tmp_path):
+    result = run("consume", "--data-dir", str(tmp_path), "--namesrv", broker.address, "--group", "G-all",
+                 "--topic", BULK, "--idle-timeout", "4")
+    assert result.returncode == 0, result.stderr
+    assert landed(tmp_path) == replay_bodies(bulk)
+    assert "landed" in result.stdout
+
+
+def test_tag_filter(broker, bulk, tmp_path):
+    wanted = {"taobao_refund_RefundCreated", "taobao_item_ItemAdd"}
+    result = run("consume", "--data-dir", str(tmp_path), "--namesrv", broker.address, "--group", "G-tags",
+                 "--topic", BULK, "--tags", " || ".join(sorted(wanted)), "--idle-timeout", "4")
+    assert result.returncode == 0, result.stderr
+    rows = landed_rows(tmp_path)
+    assert rows and {r["tags"] for r in rows} == wanted
+
+
+def test_sigkill_consumer_then_restart_lands_everything(broker, bulk, tmp_path):
+    proc = consumer(tmp_path, broker.address, "G-kill", BULK, "--threads", "4")
+    try:
+        assert wait_for(lambda: durable_count(tmp_path) > 2000, 60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert durable_count(tmp_path) < 20_000, "killed mid-stream"
+    result = run("consume", "--data-dir", str(tmp_path), "--namesrv", broker.address, "--group", "G-kill",
+                 "--topic", BULK, "--idle-timeout", "4")
+    assert result.returncode == 0, result.stderr
+    assert "recovered" in result.stdout  # the dead consumer's acknowledged log was compacted
+    assert landed(tmp_path) == replay_bodies(bulk)
+
+
+def test_two_consumers_split_then_one_takes_over(broker, bulk, tmp_path):
+    a = consumer(tmp_path / "a", broker.address, "G-pair", BULK, "--threads", "2")
+    b = consumer(tmp_path / "b", broker.address, "G-pair", BULK, "--threads", "2")
+    try:
+        assert wait_for(lambda: durable_count(tmp_path / "a") > 300 and durable_count(tmp_path / "b") > 300, 60), \
+            "both members of the group get queues"
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+        expected = replay_bodies(bulk)
+        assert wait_for(lambda: landed_in_flight(tmp_path / "a") | landed_in_flight(tmp_path / "b") >= set(expected), 120), \
+            "the survivor takes over the dead member's queues"
+    finally:
+        for proc in (a, b):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=60)
+    assert b.returncode == 0
+    run("consume", "--data-dir", str(tmp_path / "a"), "--namesrv", broker.address, "--group", "G-pair-recovery",
+        "--topic", "EMPTY", "--idle-timeout", "1")  # any start compacts the killed consumer's log
+    assert {**landed(tmp_path / "a"), **landed(tmp_path / "b")} == expected
+
+
+def landed_in_flight(data_dir):
+    from jushita_etl.landing.wal import read_segment
+
+    ids = set(landed(data_dir))
+    for segment in (data_dir / "landing" / "wal").glob("*/*.wal"):
+        try:
+            ids |= set(read_segment(segment).column("mq_msg_id").to_pylist())
+        except FileNotFoundError:
+            pass
+    return ids
+
+
+def test_broadcasting_each_consumer_gets_everything(broker, tmp_path):
+    # A broadcasting consumer keeps its offsets locally and starts at the end of the queues, so it gets what is
+    # published while it runs.
+    feed = tmp_path / "feed.jsonl"
+    with open(feed, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=150, seed=4))
+    procs = {name: consumer(tmp_path / name, broker.address, "G-bcast", "BCAST", "--model", "broadcasting")
+             for name in ("x", "y")}
+    try:
+        time.sleep(3)
+        assert run("publish", str(feed), "--namesrv", broker.address, "--topic", "BCAST",
+                   "--data-dir", str(tmp_path / "p")).returncode == 0
+        expected = replay_bodies(feed)
+        assert wait_for(lambda: all(landed_in_flight(tmp_path / n) >= set(expected) for n in procs), 60)
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    assert all(proc.returncode == 0 for proc in procs.values())
+    assert landed(tmp_path / "x") == expected and landed(tmp_path / "y") == expected
+
+
+def test_wrong_secret_is_a_clear_error(tmp_path):
+    secured = BrokerProcess("--secret", "right-secret")
+    try:
+        result = run("consume", "--data-dir", str(tmp_path), "--namesrv", secured.address, "--group", "G",
+                     "--topic", "T", "--access-key", "appkey", "--idle-timeout", "2",
+                     env={"JUSHITA_MQ_SECRET_KEY": "wrong-secret"})
+        assert result.returncode == 1
+        assert "rejected the credentials" in result.stderr and "Traceback" not in result.stderr
+        assert "wrong-secret" not in result.stderr + result.stdout
+        ok = run("consume", "--data-dir", str(tmp_path), "--namesrv", secured.address, "--group", "G",
+                 "--topic", "T", "--access-key", "appkey", "--idle-timeout", "2",
+                 env={"JUSHITA_MQ_SECRET_KEY": "right-secret"})
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        secured.stop()
+
+
+def test_reconsume_later_redelivers(broker, tmp_path):
+    """A callback that cannot make a message durable answers RECONSUME_LATER; the broker sends it again."""
+    from jushita_etl.landing.wal import DurableLog
+    from jushita_etl.mq.source import MQConsumer, MQProducer, MQSettings
+
+    producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
+    for i in range(20):
+        producer.send("FLAKY", f'{{"n": {i}}}'.encode(), tags="t", keys=None, msg_id=f"FLAKY-{i:02d}")
+    producer.shutdown()
+
+    class FlakyLog(DurableLog):
+        failed = set()
+
+        def append(self, delivery):
+            if delivery.mq_msg_id.endswith("7") and delivery.mq_msg_id not in self.failed:
+                self.failed.add(delivery.mq_msg_id)
+                raise OSError("disk full (simulated)")
+            super().append(delivery)
+
+    log = FlakyLog(tmp_path / "landing")
+    mq = MQConsumer(MQSettings(broker.address, "G-flaky", "FLAKY", threads=2), log, log_dir=tmp_path / "logs")
+    mq.start()
+    try:
+        assert wait_for(lambda: {"FLAKY-07", "FLAKY-17"} <= {r for r in _durable_ids(log)}, 60)
+    finally:
+        mq.shutdown()
+        log.close()
+    rows = landed_rows(tmp_path)
+    assert {r["mq_msg_id"] for r in rows} == {f"FLAKY-{i:02d}" for i in range(20)}
+    assert all(r["reconsume_times"] >= 1 for r in rows if r["mq_msg_id"] in ("FLAKY-07", "FLAKY-17"))
+
+
+def _durable_ids(log):
+    from jushita_etl.landing.wal import read_segment
+
+    ids = set()
+    for segment in log.dir.glob("*.wal"):
+        try:
+            ids |= set(read_segment(segment).column("mq_msg_id").to_pylist())
+        except FileNotFoundError:
+            pass
+    return ids | {r["mq_msg_id"] for r in landed_rows(log.store.root.parent)}
+
+
+def test_broker_restart_resumes_without_loss(tmp_path):
+    store = tmp_path / "store"
+    first = BrokerProcess("--store", str(store))
+    feed = tmp_path / "feed.jsonl"
+    with open(feed, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=300, seed=2))
+    lines = feed.read_bytes().splitlines(keepends=True)
+    part1, part2 = tmp_path / "p1.jsonl", tmp_path / "p2.jsonl"
+    part1.write_bytes(b"".join(lines[: len(lines) // 2]))
+    part2.write_bytes(b"".join(lines[len(lines) // 2:]))
+    assert run("publish", str(part1), "--namesrv", first.address, "--topic", "RESTART", "--data-dir", str(tmp_path / "p")).returncode == 0
+    proc = consumer(tmp_path / "c", first.address, "G-restart", "RESTART", "--threads", "2")
+    try:
+        assert wait_for(lambda: durable_count(tmp_path / "c") >= len(replay_bodies(part1)), 60)
+        first.stop(signal.SIGKILL)
+        time.sleep(1)
+        second = BrokerProcess("--store", str(store), port=first.port)
+        try:
+            assert run("publish", str(part2), "--namesrv", second.address, "--topic", "RESTART",
+                       "--data-dir", str(tmp_path / "p")).returncode == 0
+            # in-flight long polls are only retried after the client's 30 s pull timeout
+            assert wait_for(lambda: set(landed_in_flight(tmp_path / "c")) >= set(replay_bodies(feed)), 120)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+            second.stop()
+    finally:
+        first.stop()
+    assert landed(tmp_path / "c") == replay_bodies(feed)
