@@ -1,6 +1,7 @@
 """Resources shared by every domain: the warehouse (landing zone in, DuckDB out)."""
 
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,6 +32,15 @@ class WarehouseResource(dg.ConfigurableResource):
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    # Read when the code location loads, so `jushita-etl --data-dir` and $JUSHITA_DATA_DIR both reach Dagster
-    # without putting a path into run config.
-    return dg.Definitions(resources={"warehouse": WarehouseResource(data_dir=str(settings.data_dir()))})
+    # Read when the code location loads, so $JUSHITA_DATA_DIR and $JUSHITA_MQ_* reach Dagster without putting
+    # paths or credentials into run config. Secrets are read only where they are used, never here.
+    from jushita_etl.defs.mq.jobs import MQResource
+
+    env = os.environ.get
+    return dg.Definitions(resources={
+        "warehouse": WarehouseResource(data_dir=str(settings.data_dir())),
+        "mq": MQResource(namesrv=env("JUSHITA_MQ_NAMESRV", ""), group=env("JUSHITA_MQ_GROUP", ""),
+                         topic=env("JUSHITA_MQ_TOPIC", ""), tags=env("JUSHITA_MQ_TAGS", "*"),
+                         model=env("JUSHITA_MQ_MODEL", "clustering"), access_key=env("JUSHITA_MQ_ACCESS_KEY", ""),
+                         channel=env("JUSHITA_MQ_CHANNEL", "CLOUD"), threads=int(env("JUSHITA_MQ_THREADS", "8"))),
+    })

@@ -1,0 +1,74 @@
+"""Sensor-driven, bounded consume runs: the RocketMQ consumer lands deliveries for up to ``max_seconds`` or until
+the queue is idle, then the run ends with its numbers. The landing sensor picks the new batches up from there."""
+
+import os
+
+import dagster as dg
+
+from jushita_etl.defs.resources import WarehouseResource
+from jushita_etl.mq.consume import Bounds, run_consumer
+from jushita_etl.mq.source import MQSettings
+
+
+class MQResource(dg.ConfigurableResource):
+    """Where to consume from. The SecretKey is never part of this (it would show in the UI and run config): it is
+    read from $JUSHITA_MQ_SECRET_KEY by the process that consumes."""
+
+    namesrv: str = ""
+    group: str = ""
+    topic: str = ""
+    tags: str = "*"
+    model: str = "clustering"
+    access_key: str = ""
+    channel: str = "CLOUD"
+    threads: int = 8
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.namesrv and self.group and self.topic)
+
+    def settings(self) -> MQSettings:
+        return MQSettings(namesrv=self.namesrv, group=self.group, topic=self.topic, tags=self.tags, model=self.model,
+                          access_key=self.access_key or None, secret_key=os.environ.get("JUSHITA_MQ_SECRET_KEY"),
+                          channel=self.channel, threads=self.threads)
+
+
+class ConsumeConfig(dg.Config):
+    max_seconds: float = 600.0
+    idle_timeout: float = 30.0
+    max_messages: int = 0
+
+
+@dg.op
+def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, warehouse: WarehouseResource, mq: MQResource):
+    """Consume until idle or the time limit, landing every delivery durably before acknowledging it."""
+    if not mq.configured:
+        raise dg.Failure("RocketMQ is not configured: set JUSHITA_MQ_NAMESRV, JUSHITA_MQ_GROUP and JUSHITA_MQ_TOPIC")
+    report = run_consumer(mq.settings(), warehouse.paths,
+                          Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout,
+                                 duration=config.max_seconds))
+    context.log.info(f"landed {report.landed:,} deliveries, stopped by {report.stopped_by}")
+    return dg.Output(report.landed, metadata={
+        "deliveries_landed": report.landed, "rate_per_s": round(report.rate, 1), "batches": report.batches,
+        "seconds": round(report.seconds, 1), "stopped_by": report.stopped_by, "recovered": report.recovered,
+    })
+
+
+@dg.job(description="A bounded RocketMQ consume session into the landing zone (launched by consume_sensor).")
+def consume_job():
+    consume_bounded()
+
+
+@dg.sensor(job=consume_job, minimum_interval_seconds=30,
+           default_status=dg.DefaultSensorStatus.RUNNING if os.environ.get("JUSHITA_MQ_NAMESRV") else dg.DefaultSensorStatus.STOPPED)
+def consume_sensor(context: dg.SensorEvaluationContext, mq: MQResource):
+    """Keep one bounded consume run going: launch one whenever none is queued or running."""
+    if not mq.configured:
+        return dg.SkipReason("RocketMQ is not configured (JUSHITA_MQ_NAMESRV / _GROUP / _TOPIC)")
+    active = context.instance.get_runs(filters=dg.RunsFilter(
+        job_name=consume_job.name,
+        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                  dg.DagsterRunStatus.STARTED]), limit=1)
+    if active:
+        return dg.SkipReason(f"consume run {active[0].run_id} is still going")
+    return dg.RunRequest()
