@@ -35,6 +35,8 @@ def resources() -> dg.Definitions:
     # Read when the code location loads, so $JUSHITA_DATA_DIR and $JUSHITA_MQ_* reach Dagster without putting
     # paths or credentials into run config. Secrets are read only where they are used, never here.
     from jushita_etl.defs.mq.jobs import MQResource
+    from jushita_etl.defs.sync_users.assets import TopResource
+    from jushita_etl.top.client import DEFAULT_URL
 
     env = os.environ.get
     return dg.Definitions(resources={
@@ -43,4 +45,6 @@ def resources() -> dg.Definitions:
                          topic=env("JUSHITA_MQ_TOPIC", ""), tags=env("JUSHITA_MQ_TAGS", "*"),
                          model=env("JUSHITA_MQ_MODEL", "clustering"), access_key=env("JUSHITA_MQ_ACCESS_KEY", ""),
                          channel=env("JUSHITA_MQ_CHANNEL", "CLOUD"), threads=int(env("JUSHITA_MQ_THREADS", "8"))),
+        "top": TopResource(url=env("JUSHITA_TOP_URL", DEFAULT_URL), app_key=env("JUSHITA_APP_KEY", ""),
+                           sign_method=env("JUSHITA_TOP_SIGN_METHOD", "md5")),
     })

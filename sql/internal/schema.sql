@@ -94,3 +94,11 @@ CREATE TABLE IF NOT EXISTS etl.dirty_keys (domain VARCHAR, key BIGINT, key2 VARC
 -- Event dates whose partitions must be rebuilt because new deliveries touched them (filled by the ingest step,
 -- cleared when the event partitions of that date are rebuilt). Lets `jushita-etl build` resume after a crash.
 CREATE TABLE IF NOT EXISTS etl.pending_dates (event_date DATE PRIMARY KEY);
+
+CREATE TABLE IF NOT EXISTS sync_users (
+    user_nick VARCHAR, user_id BIGINT, is_valid BOOLEAN, created TIMESTAMP, modified TIMESTAMP, topics VARCHAR[],
+    checked_at TIMESTAMP
+);
+
+-- Outcome of each sync_users refresh (whether the TOP gateway answered), for its asset check.
+CREATE TABLE IF NOT EXISTS etl.sync_users_refreshes (checked_at TIMESTAMP, reachable BOOLEAN, error VARCHAR);

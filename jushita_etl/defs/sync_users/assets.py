@@ -1,0 +1,83 @@
+"""``sync_users``: which sellers' messages are flowing, from the TOP JMS APIs, refreshed on a schedule."""
+
+import os
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pyarrow as pa
+
+from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.landing.batches import china_now
+from jushita_etl.top.client import DEFAULT_URL, TopClient, TopError, TopTransportError, unwrap_list
+from jushita_etl.warehouse import sql
+
+API_RESULTS = pa.schema([("user_nick", pa.string()), ("user_id", pa.int64()), ("is_valid", pa.bool_()),
+                         ("created", pa.string()), ("modified", pa.string()), ("topics", pa.list_(pa.string())),
+                         ("checked_at", pa.timestamp("ms"))])
+
+
+class TopResource(dg.ConfigurableResource):
+    """The TOP gateway and app key. The app secret is read from $JUSHITA_APP_SECRET where it is used, never
+    kept in resource config (which the UI and run config show)."""
+
+    url: str = DEFAULT_URL
+    app_key: str = ""
+    sign_method: str = "md5"
+
+    def client(self) -> TopClient:
+        return TopClient(app_key=self.app_key, app_secret=os.environ.get("JUSHITA_APP_SECRET", ""), url=self.url,
+                         sign_method=self.sign_method, retries=2, timeout=5)
+
+
+def ask(client: TopClient, nick: str, checked_at: datetime) -> dict:
+    user = client.user_get(nick).get("ons_user") or {}
+    topics = unwrap_list(client.topics_get(nick).get("results")) if user else []
+    return {"user_nick": nick, "user_id": user.get("user_id"), "is_valid": user.get("is_valid"),
+            "created": user.get("created"), "modified": user.get("modified"), "topics": topics, "checked_at": checked_at}
+
+
+@dg.asset(
+    group_name="sync_users", kinds={"duckdb"}, pool=WAREHOUSE_POOL, deps=["trade_events"],
+    description="Grain: one row per seller nick seen in the event tables. Provenance: taobao.jushita.jms.user.get "
+    "and .topics.get for each nick (user_id NULL: not a sync user; is_valid false: authorisation expired).",
+)
+def sync_users(context: dg.AssetExecutionContext, warehouse: WarehouseResource, top: TopResource) -> dg.MaterializeResult:
+    with warehouse.writer() as conn:
+        nicks = [row[0] for row in conn.execute(sql.load("internal/seller_nicks")).fetchall()]
+    checked_at = china_now()
+    client, rows, error = top.client(), [], None
+    try:
+        rows = [ask(client, nick, checked_at) for nick in nicks]
+    except (TopTransportError, TopError) as exc:  # keep the last known status; the check warns
+        error = str(exc)
+        context.log.warning(f"sync_users not refreshed: {error}")
+    with warehouse.writer() as conn:
+        conn.execute("BEGIN TRANSACTION")
+        if error is None:
+            conn.register("api_results", pa.Table.from_pylist(rows, schema=API_RESULTS))
+            conn.execute("DELETE FROM sync_users")
+            conn.execute(f"INSERT INTO sync_users BY NAME {sql.load('sync_users')}")
+            conn.unregister("api_results")
+        conn.execute("INSERT INTO etl.sync_users_refreshes VALUES (?, ?, ?)", [checked_at, error is None, error])
+        total = conn.execute("SELECT count(*) FROM sync_users").fetchone()[0]
+        expired = conn.execute("SELECT count(*) FROM sync_users WHERE is_valid = false").fetchone()[0]
+        conn.execute("COMMIT")
+    return dg.MaterializeResult(metadata={"dagster/row_count": total, "gateway_reachable": error is None,
+                                          "expired_authorisations": expired, **({"error": error} if error else {})})
+
+
+@dg.asset_check(asset=sync_users, description="Warns when the last refresh could not reach the TOP gateway, or when "
+                "a seller's authorisation has expired.")
+def sync_users_current(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.writer() as conn:
+        last = conn.execute("SELECT checked_at, reachable, error FROM etl.sync_users_refreshes ORDER BY checked_at DESC LIMIT 1").fetchone()
+        expired = [r[0] for r in conn.execute("SELECT user_nick FROM sync_users WHERE is_valid = false").fetchall()]
+    passed = bool(last and last[1]) and not expired
+    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata={
+        "last_refresh": str(last[0]) if last else "never", "gateway_reachable": bool(last and last[1]),
+        "error": (last[2] if last else None) or "", "expired": expired})
+
+
+sync_users_schedule = dg.ScheduleDefinition(
+    name="sync_users_hourly", target=dg.AssetSelection.assets(sync_users), cron_schedule="15 * * * *",
+    execution_timezone="Asia/Shanghai", description="Refresh the sellers' message-sync status every hour.")
