@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     # Importing the optional command modules registers their subcommands.
     from jushita_etl import commands  # noqa: F401
 
+    # Dagster flags one of its own internal parameters as beta when sensors are built; not actionable here.
+    warnings.filterwarnings("ignore", message=r"Parameter `owners`")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -1,13 +1,22 @@
 """``jushita-etl demo``: the whole product on an embedded default, start to finish.
 
-simulated feed → landing zone → Dagster build → summary and three analyst queries. The full path
-(TOP gateway → local broker → real RocketMQ client) is added on top of this by the demo command when available.
+local TOP gateway → demo sellers added to the message sync → simulated feed → local broker → published with the
+real RocketMQ producer → consumed with the real consumer into the landing zone → Dagster build → summary and three
+analyst queries → broker and gateway stopped. ``--direct`` lands the feed file without the broker.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from jushita_etl.settings import Paths
 
@@ -15,7 +24,7 @@ from jushita_etl.settings import Paths
 @dataclass
 class DemoOptions:
     sellers: int = 4
-    orders: int = 2000
+    orders: int = 1000
     start: str = "2026-11-09"
     days: int = 5
     seed: int = 7
@@ -32,6 +41,40 @@ def simulate_feed(paths: Paths, options: DemoOptions):
     return feed, stats
 
 
-def step(title: str):
+def step(title: str) -> float:
     print(f"\n== {title}", flush=True)
     return time.perf_counter()
+
+
+@contextmanager
+def demo_gateway(options: DemoOptions):
+    """A local TOP gateway with a throwaway app secret and one session per demo seller (this process only)."""
+    from jushita_etl.simulate.feed import seller_nick
+    from jushita_etl.top.gateway import GatewayState, make_server
+
+    app_key = os.environ.setdefault("JUSHITA_APP_KEY", "12497914")
+    secret = os.environ.setdefault("JUSHITA_APP_SECRET", secrets.token_hex(16))
+    sessions = {secrets.token_hex(12): seller_nick(i) for i in range(options.sellers)}
+    server = make_server(GatewayState({app_key: secret}, dict(sessions)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/router/rest"
+    try:
+        yield url, sessions
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def demo_broker(store: Path):
+    """The dev broker as a child process on a free 127.0.0.1 port; stopped on the way out."""
+    proc = subprocess.Popen([sys.executable, "-m", "jushita_etl.cli", "broker", "--port", "0", "--store", str(store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if not match:
+            raise RuntimeError(f"the local broker did not start: {line.strip()}")
+        yield match.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

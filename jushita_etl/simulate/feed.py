@@ -52,6 +52,11 @@ class FeedStats:
     malformed: int = 0
 
 
+def seller_nick(index: int) -> str:
+    """The nick of the index-th simulated seller (masked, emoji and quoted shop names included)."""
+    return f"{SHOPS[index % len(SHOPS)]}{index + 1}"
+
+
 class _Feed:
     def __init__(self, cfg: FeedConfig):
         self.cfg = cfg
@@ -81,7 +86,7 @@ class _Feed:
         span = max(cfg.days, 1) * 86400
         sellers = []
         for i in range(max(cfg.sellers, 1)):
-            nick = f"{SHOPS[i % len(SHOPS)]}{i + 1}"
+            nick = seller_nick(i)
             seller = {"nick": nick, "user_id": rng.randrange(10**8, 4 * 10**9), "items": []}
             sellers.append(seller)
             for _ in range(rng.randint(5, 12)):
