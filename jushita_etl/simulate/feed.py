@@ -12,6 +12,7 @@ Everything is drawn from one ``random.Random(seed)``, so a seed always gives the
 from __future__ import annotations
 
 import base64
+import gc
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,10 +69,10 @@ class _Feed:
     def big_id(self) -> int:
         roll = self.rng.random()
         if roll < 0.02:
-            return (1 << 63) - 1 - self.rng.randrange(1 << 20)
+            return (1 << 63) - 1 - self.rng.getrandbits(20)
         if roll < 0.1:
             return self.rng.randrange(10**11, 10**15)
-        return self.rng.randrange(1 << 53, 1 << 62)
+        return (1 << 53) | self.rng.getrandbits(61)
 
     def money(self, low: float = 5, high: float = 3000) -> str:
         return f"{self.rng.uniform(low, high):.2f}"
@@ -194,7 +195,7 @@ class _Feed:
                    "bill_type": "refund_bill" if phase == "onsale" else rng.choice(["refund_bill", "return_bill"])}
 
         def step(topic: str) -> None:
-            self.emit(at, "taobao_refund_" + topic, {**content, "modified": at.strftime(TS)}, seller)
+            self.emit(at, "taobao_refund_" + topic, {**content, "modified": at.isoformat(" ", "seconds")}, seller)
 
         step("RefundCreated")
         if rng.random() < 0.15:
@@ -235,7 +236,7 @@ class _Feed:
             trace += timedelta(minutes=rng.randint(10, 900))
             pub = trace + timedelta(seconds=rng.randint(0, 240))
             content = {"tid": tid, "action": action, "desc": f"【{company}】{action} 快件已处理", "company_name": company,
-                       "time": trace.strftime(TS)}
+                       "time": trace.isoformat(" ", "seconds")}
             if rng.random() < 0.05:  # some traces carry the time as epoch milliseconds
                 content["time"] = int((trace - EPOCH_CHINA).total_seconds() * 1000)
             if out_sid:
@@ -253,7 +254,7 @@ class _Feed:
         impr = words if rng.random() < 0.1 else ";".join(words)
         self.emit(at, "taobao_traderate_ImprBadTag", {"tid": tid, "oid": oid, "num_iid": rng.randrange(10**11, 10**12),
                   "seller_nick": seller["nick"], "biz_type": rng.choice([0, 3]), "feedback": "东西一般般，起球",
-                  "impr_words": impr, "gmt_modified": at.strftime(TS)}, seller)
+                  "impr_words": impr, "gmt_modified": at.isoformat(" ", "seconds")}, seller)
 
     def fenxiao_order(self, seller: dict, at: datetime) -> None:
         rng = self.rng
@@ -273,7 +274,7 @@ class _Feed:
 
 def _malformed(rng: random.Random, when: datetime) -> tuple[str, bytes]:
     """One delivery body for each quarantine reason of the contract, drawn at random."""
-    pub = when.strftime(TS)
+    pub = when.isoformat(" ", "seconds")
     mid = rng.randrange(1 << 60, 1 << 62)
     good = orjson.dumps({"tid": rng.randrange(1 << 53, 1 << 62)}).decode()
     cases = [
@@ -297,7 +298,18 @@ def _malformed(rng: random.Random, when: datetime) -> tuple[str, bytes]:
 
 
 def write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
-    """Simulate the feed described by ``cfg`` and write it to ``out`` as replay NDJSON."""
+    """Simulate the feed described by ``cfg`` and write it to ``out`` as replay NDJSON (same bytes for a seed)."""
+    # Millions of small dicts and no reference cycles: the cyclic collector would rescan them all, again and again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _write_feed(out, cfg)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
     feed = _Feed(cfg)
     feed.build()
     rng = feed.rng
@@ -315,45 +327,70 @@ def write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
         arrival.append((key, i))
     arrival.sort()
     stats = FeedStats()
-    queue_offsets = [0, 0, 0, 0]
+    step = 50_000  # formatted and written in slices, so memory stays flat for large feeds
+    state = {"feed": feed, "arrival": arrival, "cfg": cfg, "bounds": list(range(0, len(arrival), step)) + [len(arrival)]}
+    for chunk in range(len(state["bounds"]) - 1):
+        _write_result(out, _format_chunk(state, chunk), stats)
+    return stats
+
+
+def _write_result(out, result, stats: FeedStats):
+    data, lines, deliveries, events, malformed = result
+    out.write(data)
+    stats.lines += lines
+    stats.deliveries += deliveries
+    stats.events += events
+    stats.malformed += malformed
+    return result
+
+
+def _format_chunk(state: dict, chunk: int) -> tuple[bytes, int, int, int, int]:
+    """Delivery lines for one slice of the arrival order, drawn from the slice's own generator."""
+    feed, arrival, cfg, bounds = (state[k] for k in ("feed", "arrival", "cfg", "bounds"))
+    rng = random.Random(f"{cfg.seed}-{chunk}")
+    feed.rng = rng  # unmodelled topics drawn below come from this chunk's generator
+    events = feed.events
+    first = bounds[chunk]
+    # queue offsets grow along the arrival order; each chunk starts past what earlier ones can have used
+    queue_offsets = [first * 3 // 8] * 4
     pending_redeliveries: list[bytes] = []
     buf: list[bytes] = []
+    counts = {"lines": 0, "deliveries": 0, "events": 0, "malformed": 0}
 
     def hexid() -> str:
         return "%032X" % rng.getrandbits(128)
 
     def line(body: bytes, tags: str | None, born: int, msg_id: str | None = None, reconsume: int = 0) -> bytes:
-        queue = rng.randrange(4)
+        queue = rng.getrandbits(2)
         offset = queue_offsets[queue]
         queue_offsets[queue] += 1
-        record = {"msg_id": msg_id or hexid(), "topic": "jushita_sync_12497914", "tags": tags, "keys": None,
-                  "queue_id": queue, "queue_offset": offset, "born_timestamp": born, "reconsume_times": reconsume}
+        head = orjson.dumps({"msg_id": msg_id or hexid(), "topic": "jushita_sync_12497914", "tags": tags, "keys": None,
+                             "queue_id": queue, "queue_offset": offset, "born_timestamp": born,
+                             "reconsume_times": reconsume})
         try:
-            record["body"] = body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
-            record["body_base64"] = base64.b64encode(body).decode()
-        return orjson.dumps(record)
+            return head[:-1] + b',"body_base64":"' + base64.b64encode(body) + b'"}'
+        return head[:-1] + b',"body":' + orjson.dumps(text) + b"}"
 
     def put(raw: bytes, new_delivery: bool = True) -> None:
         buf.append(raw)
-        stats.lines += 1
-        stats.deliveries += new_delivery
-        if len(buf) >= 4096:
-            out.write(b"\n".join(buf) + b"\n")
-            buf.clear()
+        counts["lines"] += 1
+        counts["deliveries"] += new_delivery
 
-    for arrive_key, i in arrival:
+    for arrive_key, i in arrival[first:bounds[chunk + 1]]:
         when, _seq, topic, content, user_id, nick = events[i]
-        message_id = rng.randrange(1 << 60, (1 << 63) - 1)
+        message_id = (1 << 60) | rng.getrandbits(62)
         content_text = orjson.dumps(content).decode()
+        pub_time = when.isoformat(" ", "seconds")
         envelope = {"content": content_text if rng.random() < 0.95 else content, "id": message_id,
-                    "pub_app_key": "12497914", "pub_time": when.strftime(TS), "topic": topic,
+                    "pub_app_key": "12497914", "pub_time": pub_time, "topic": topic,
                     "user_id": user_id if rng.random() < 0.95 else str(user_id), "user_nick": nick}
         body = orjson.dumps(envelope)
         born = int(arrive_key * 1000)
         raw = line(body, topic, born)
         put(raw)
-        stats.events += 1
+        counts["events"] += 1
         if rng.random() < cfg.redelivery_rate:  # the broker delivers the same msg_id again
             record = orjson.loads(raw)
             record["reconsume_times"] = rng.randint(1, 3)
@@ -363,18 +400,17 @@ def write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
         if rng.random() < cfg.malformed_rate:
             tags, bad = _malformed(rng, when)
             put(line(bad, tags, born))
-            stats.malformed += 1
+            counts["malformed"] += 1
         if rng.random() < cfg.unmodelled_rate:
             feed.unmodelled(when, {"nick": nick, "user_id": user_id})
-            _w, _s, utopic, ucontent, _u, _n = feed.events.pop()
+            _w, _s, utopic, ucontent, _u, _n = events.pop()
             ubody = orjson.dumps({"content": orjson.dumps(ucontent).decode(), "id": rng.randrange(1 << 60, 1 << 62),
-                                  "pub_app_key": "12497914", "pub_time": when.strftime(TS), "topic": utopic,
+                                  "pub_app_key": "12497914", "pub_time": pub_time, "topic": utopic,
                                   "user_id": user_id, "user_nick": nick})
             put(line(ubody, utopic, born))
         if pending_redeliveries and rng.random() < 0.2:
             put(pending_redeliveries.pop(0), new_delivery=False)
     for raw in pending_redeliveries:
         put(raw, new_delivery=False)
-    if buf:
-        out.write(b"\n".join(buf) + b"\n")
-    return stats
+    data = b"\n".join(buf) + b"\n" if buf else b""
+    return data, counts["lines"], counts["deliveries"], counts["events"], counts["malformed"]
