@@ -3,10 +3,11 @@
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from jushita_etl import settings
 from jushita_etl.warehouse import db
@@ -16,9 +17,15 @@ WAREHOUSE_POOL = "warehouse_writer"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The data directory: ``landing/`` in, private ``build/`` database, published ``warehouse.duckdb`` out."""
+    """The data directory: ``landing/`` in, private ``build/`` database, published ``warehouse.duckdb`` out.
+
+    Within a run, the writer connection (and its file lock) is opened on first use and kept until the run's
+    resources are torn down, so the steps of one run share it instead of reopening the database each time.
+    """
 
     data_dir: str
+    _session: ExitStack | None = PrivateAttr(default=None)
+    _conn: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
 
     @property
     def paths(self) -> settings.Paths:
@@ -26,8 +33,15 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with db.writer(self.paths) as conn:
-            yield conn
+        if self._conn is None:
+            self._session = ExitStack()
+            self._conn = self._session.enter_context(db.writer(self.paths))
+        yield self._conn
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session, self._conn = None, None
 
 
 @dg.definitions

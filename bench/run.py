@@ -1,0 +1,298 @@
+"""jushita-etl benchmarks: ``make bench``. Prints each result and writes them all to bench/results.json.
+
+Sections (all on this machine, in one run):
+  landing      1M simulated deliveries landed with fsync, vs a plain-pyarrow baseline writing the same rows
+  build        build of 1M landed deliveries (Dagster, in-process, real instance)
+  incremental  day 31 built on top of 30 days of history, vs day 31 alone
+  dlt          our land+build vs dlt merge (dict rows) and dlt raw Arrow append, same corpus
+  mq           real RocketMQ client via the dev broker: publish->landed rate, consume-thread sweep, latency
+
+Usage: python bench/run.py [--sections landing,build,...] [--deliveries N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+WORK = ROOT / "work"
+CLI = [sys.executable, "-m", "jushita_etl.cli"]
+RESULTS: dict = {}
+
+
+def report(section: str, **values) -> None:
+    RESULTS.setdefault(section, {}).update(values)
+    print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in values.items()), flush=True)
+
+
+def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run a command; return (seconds, peak RSS MB of that process, stdout)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} {cmd[1][:40] if len(cmd) > 1 else ''} failed: {err.strip()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def simulate(path: Path, lines: int, **kw) -> Path:
+    """A simulator corpus of exactly ``lines`` deliveries (the default mix)."""
+    if not path.exists():
+        orders = max(50, int(lines / 10.4) + 200)
+        args = [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]
+        subprocess.run([*CLI, "simulate", "--out", str(path), "--orders", str(orders), *args], check=True,
+                       capture_output=True)
+        with open(path, "rb") as fh:
+            head = b"".join(line for _, line in zip(range(lines), fh))
+        path.write_bytes(head)
+    return path
+
+
+def bench_landing(n: int) -> None:
+    corpus = simulate(WORK / f"corpus-{n}.jsonl", n)
+    size_mb = corpus.stat().st_size / 1e6
+    data = WORK / "land"
+    shutil.rmtree(data, ignore_errors=True)
+    seconds, rss, _ = child([*CLI, "land", "--data-dir", str(data), str(corpus)])
+    baseline_code = f"""
+import pyarrow.json as pj, pyarrow.parquet as pq
+from jushita_etl.landing.replay import REPLAY_SCHEMA
+t = pj.read_json({str(corpus)!r}, read_options=pj.ReadOptions(block_size=1 << 20),
+                 parse_options=pj.ParseOptions(explicit_schema=REPLAY_SCHEMA, unexpected_field_behavior="ignore"))
+pq.write_table(t, {str(WORK / 'baseline.parquet')!r}, compression="zstd", compression_level=1)
+"""
+    base_seconds, base_rss, _ = child([sys.executable, "-c", baseline_code])
+    report("landing", deliveries=n, seconds=round(seconds, 2), deliveries_per_s=round(n / seconds),
+           mb_per_s=round(size_mb / seconds, 1), peak_rss_mb=round(rss), baseline_seconds=round(base_seconds, 2),
+           baseline_deliveries_per_s=round(n / base_seconds), ratio_to_baseline=round(base_seconds / seconds, 2),
+           target="durable >= 150k/s and >= 0.6 of baseline")
+
+
+def build(data: Path, home: Path) -> float:
+    home.mkdir(parents=True, exist_ok=True)
+    seconds, _, out = child([*CLI, "build", "--data-dir", str(data)], env={"DAGSTER_HOME": str(home)})
+    if "reconciliation holds" not in out:
+        raise RuntimeError(f"build did not reconcile:\n{out}")
+    return seconds
+
+
+def bench_build(n: int) -> None:
+    data = WORK / "land"
+    if not (data / "landing").exists():
+        bench_landing(n)
+    shutil.rmtree(data / "build", ignore_errors=True)
+    (data / "warehouse.duckdb").unlink(missing_ok=True)
+    seconds = build(data, WORK / "home-build")
+    noop = build(data, WORK / "home-build")
+    report("build", deliveries=n, seconds=round(seconds, 2), deliveries_per_s=round(n / seconds),
+           second_build_noop_seconds=round(noop, 2), target="<= 10 s for 1M")
+
+
+def bench_incremental(n: int) -> None:
+    history = simulate(WORK / "history-30d.jsonl", n, start="2026-10-01", days=30, seed=31)
+    day31 = simulate(WORK / "day-31.jsonl", max(n // 30, 1000), start="2026-10-31", days=1, seed=32)
+    inc, alone = WORK / "inc", WORK / "alone"
+    for path in (inc, alone):
+        shutil.rmtree(path, ignore_errors=True)
+    child([*CLI, "land", "--data-dir", str(inc), str(history)])
+    build(inc, WORK / "home-inc")
+    child([*CLI, "land", "--data-dir", str(inc), str(day31)])
+    incremental = build(inc, WORK / "home-inc")
+    child([*CLI, "land", "--data-dir", str(alone), str(day31)])
+    only = build(alone, WORK / "home-alone")
+    report("incremental", history_deliveries=n, day31_deliveries=max(n // 30, 1000), day31_on_history_seconds=round(incremental, 2),
+           day31_alone_seconds=round(only, 2), ratio=round(incremental / only, 2), target="ratio <= 2")
+
+
+def bench_dlt(n: int) -> None:
+    corpus = simulate(WORK / f"corpus-dlt-{n}.jsonl", n)
+    data = WORK / "ours-dlt"
+    shutil.rmtree(data, ignore_errors=True)
+    land_s, _, _ = child([*CLI, "land", "--data-dir", str(data), str(corpus)])
+    ours = land_s + build(data, WORK / "home-dlt")
+    code = f"""
+import json, sys, time, base64, dlt, orjson, pyarrow as pa
+mode = sys.argv[1]
+lines = open({str(corpus)!r}, 'rb').read().splitlines()
+pipeline = dlt.pipeline(pipeline_name='bench_' + mode, destination=dlt.destinations.duckdb({str(WORK / 'dlt.duckdb')!r}),
+                        dataset_name=mode, pipelines_dir={str(WORK / 'dlt-pipelines')!r})
+started = time.perf_counter()
+if mode == 'merge':
+    def rows():
+        for line in lines:
+            r = orjson.loads(line)
+            body = r.get('body') or base64.b64decode(r.get('body_base64') or '').decode('utf-8', 'replace')
+            row = {{k: r.get(k) for k in ('msg_id', 'topic', 'tags', 'queue_id', 'queue_offset', 'born_timestamp', 'reconsume_times')}}
+            try:
+                env = json.loads(body)
+                content = env.get('content')
+                content = json.loads(content) if isinstance(content, str) else content
+                row.update({{'envelope_' + k: str(v) for k, v in env.items() if k != 'content'}})
+                if isinstance(content, dict):
+                    # as text: ids beyond 64 bits and mixed types would otherwise stop dlt's loader
+                    row.update({{'c_' + k: None if v is None else v if isinstance(v, str) else json.dumps(v)
+                                 for k, v in content.items()}})
+            except Exception:
+                row['bad_body'] = body
+            yield row
+    pipeline.run(dlt.resource(rows(), name='messages', primary_key='msg_id', write_disposition='merge'))
+else:
+    cols = {{k: [] for k in ('msg_id', 'topic', 'tags', 'queue_id', 'queue_offset', 'born_timestamp', 'reconsume_times', 'body')}}
+    for line in lines:
+        r = orjson.loads(line)
+        for k in cols:
+            cols[k].append(r.get(k) if k != 'body' else (r.get('body') or r.get('body_base64')))
+    pipeline.run(dlt.resource([pa.table(cols)], name='raw', write_disposition='append'))
+print(time.perf_counter() - started)
+"""
+    results = {}
+    for mode in ("merge", "arrow"):
+        shutil.rmtree(WORK / "dlt-pipelines", ignore_errors=True)
+        (WORK / "dlt.duckdb").unlink(missing_ok=True)
+        _, _, out = child([sys.executable, "-c", code, mode])
+        results[mode] = float(out.strip().splitlines()[-1])
+    report("dlt", deliveries=n, ours_land_build_seconds=round(ours, 2), ours_per_s=round(n / ours),
+           dlt_merge_seconds=round(results["merge"], 2), dlt_merge_per_s=round(n / results["merge"]),
+           dlt_arrow_append_seconds=round(results["arrow"], 2), dlt_arrow_append_per_s=round(n / results["arrow"]),
+           speedup_vs_dlt_merge=round(results["merge"] / ours, 1), speedup_vs_dlt_arrow=round(results["arrow"] / ours, 2),
+           target=">= 50x dlt merge, faster than dlt arrow append")
+
+
+class Broker:
+    def __init__(self, store: Path):
+        self.proc = subprocess.Popen([*CLI, "broker", "--port", "0", "--store", str(store)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.address = re.search(r"listening on (\S+)", self.proc.stdout.readline()).group(1)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def landed_rows(data: Path):
+    import pyarrow.parquet as pq
+
+    from jushita_etl.landing.batches import read_manifest
+
+    entries, _ = read_manifest(data / "landing")
+    return [pq.read_table(data / "landing" / e["file"], columns=["mq_msg_id", "born_timestamp", "received_at"])
+            for e in entries]
+
+
+def bench_mq(n: int, threads: list[int]) -> None:
+    corpus = simulate(WORK / f"corpus-mq-{n}.jsonl", n)
+    shutil.rmtree(WORK / "mq", ignore_errors=True)
+    broker = Broker(WORK / "mq" / "store")
+    try:
+        # publish -> landed, concurrently: one producer process (one sending thread: multi-threaded send_sync is
+        # broken in this client) per third of the corpus, and one consumer.
+        lines = corpus.read_bytes().splitlines(keepends=True)
+        parts = []
+        for k in range(3):
+            part = WORK / "mq" / f"part{k}.jsonl"
+            part.write_bytes(b"".join(lines[k::3]))
+            parts.append(part)
+        data = WORK / "mq" / "e2e"
+        consumer = subprocess.Popen([*CLI, "consume", "--data-dir", str(data), "--namesrv", broker.address,
+                                     "--group", "bench-e2e", "--topic", "BENCH", "--threads", "8", "--idle-timeout", "5"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started = time.perf_counter()
+        publishers = [subprocess.Popen([*CLI, "publish", str(p), "--namesrv", broker.address, "--topic", "BENCH",
+                                        "--data-dir", str(WORK / "mq" / f"pub{k}")], stdout=subprocess.PIPE, text=True)
+                      for k, p in enumerate(parts)]
+        for p in publishers:
+            p.wait()
+        published_s = time.perf_counter() - started
+        consumer.wait(timeout=900)
+        tables = landed_rows(data)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = pa.concat_tables(tables)
+        landed = len(set(table.column("mq_msg_id").to_pylist()))
+        last_landed = pc.max(table.column("received_at")).as_py()
+        first_born = pc.min(table.column("born_timestamp")).as_py()
+        span = (last_landed.timestamp() - 8 * 3600) - first_born / 1000  # received_at is China wall-clock
+        report("mq", deliveries=n, landed=landed, publish_seconds=round(published_s, 2),
+               publish_per_s=round(n / published_s), publish_to_landed_per_s=round(landed / span),
+               target=">= 12k/s publish->landed")
+        # consume-thread sweep on the backlog now in the broker: a new group starts at the first message
+        sweep = {}
+        for count in threads:
+            data = WORK / "mq" / f"sweep{count}"
+            _, _, out = child([*CLI, "consume", "--data-dir", str(data), "--namesrv", broker.address, "--group",
+                               f"bench-sweep-{count}", "--topic", "BENCH", "--threads", str(count), "--idle-timeout", "3"])
+            sweep[count] = int(re.search(r"([\d,]+)/s while active", out).group(1).replace(",", ""))
+        report("mq", consume_thread_sweep_per_s=sweep)
+        # latency: a paced publisher (about 500/s) while a consumer is running
+        data = WORK / "mq" / "latency"
+        consumer = subprocess.Popen([*CLI, "consume", "--data-dir", str(data), "--namesrv", broker.address,
+                                     "--group", "bench-latency", "--topic", "PACED", "--threads", "8"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        from jushita_etl.mq.source import MQProducer
+
+        producer = MQProducer(broker.address, log_dir=WORK / "mq" / "logs")
+        body = lines[0]
+        count = min(2000, n)
+        for i in range(count):
+            producer.send("PACED", body, tags="t", keys=None, msg_id=f"LAT{i:06d}")
+            time.sleep(0.002)
+        producer.shutdown()
+        time.sleep(3)
+        consumer.send_signal(signal.SIGTERM)
+        consumer.wait(timeout=60)
+        table = pa.concat_tables(landed_rows(data))
+        born = table.column("born_timestamp").to_pylist()
+        received = [t.timestamp() * 1000 - 8 * 3600 * 1000 for t in table.column("received_at").to_pylist()]
+        latencies = sorted(r - b for r, b in zip(received, born))
+        report("mq", latency_messages=len(latencies), publish_to_durable_p50_ms=round(statistics.median(latencies), 1),
+               publish_to_durable_p99_ms=round(latencies[int(len(latencies) * 0.99) - 1], 1))
+    finally:
+        broker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default="landing,build,incremental,dlt,mq")
+    parser.add_argument("--deliveries", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check that the benchmark runs")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else args.deliveries
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                          "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    sections = args.sections.split(",")
+    print(f"jushita-etl benchmarks ({', '.join(sections)}), {n:,} deliveries; work files in {WORK}", flush=True)
+    if "landing" in sections:
+        bench_landing(n)
+    if "build" in sections:
+        bench_build(n)
+    if "incremental" in sections:
+        bench_incremental(min(n, 600_000) if not args.quick else n)
+    if "dlt" in sections:
+        bench_dlt(5_000 if args.quick else 50_000)
+    if "mq" in sections:
+        bench_mq(5_000 if args.quick else 40_000, [2, 8] if args.quick else [1, 2, 4, 8, 16, 32])
+    out = ROOT / "results.json"
+    out.write_text(json.dumps(RESULTS, indent=2, ensure_ascii=False) + "\n")
+    print(f"results written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
