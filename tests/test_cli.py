@@ -1,0 +1,37 @@
+"""The command a user meets: help that can be followed, one-line errors, and the demo end to end."""
+
+import subprocess
+import sys
+
+CLI = [sys.executable, "-m", "jushita_etl.cli"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, **kw)
+
+
+def test_help_lists_every_command():
+    out = run("--help").stdout
+    for command in ("simulate", "land", "build", "demo", "consume", "publish", "broker", "users", "groups", "top-gateway"):
+        assert command in out, command
+    assert "development" in run("broker", "--help").stdout.lower()
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    result = run("build", "--data-dir", str(tmp_path / "empty"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    result = run("consume", "--data-dir", str(tmp_path), "--namesrv", "127.0.0.1:9", "--group", "g", "--topic", "t")
+    assert result.returncode == 1 and "cannot reach" in result.stderr and "Traceback" not in result.stderr
+    result = run("users", "get", "x", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and "JUSHITA_APP_KEY" in result.stderr
+
+
+def test_demo_end_to_end(tmp_path):
+    result = run("demo", "--data-dir", str(tmp_path / "data"), "--orders", "150", timeout=600,
+                 env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "home")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "reconciliation holds" in out and "GMV by day" in out and "local broker stopped" in out
+    assert "Median hours from payment to signature" in out
+    assert (tmp_path / "data" / "warehouse.duckdb").exists()
