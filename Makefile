@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo test bench ui clean
+.PHONY: install browser demo test bench ui clean
 
 install: $(STAMP)
 
@@ -17,7 +17,13 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/jushita-etl demo
 
-test: install
+# The UI test drives Debian's chromium through chromedriver; installed here when missing (needs root and apt).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	  echo "note: chromium could not be installed; the browser test will be skipped"
+
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
