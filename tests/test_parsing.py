@@ -1,0 +1,78 @@
+"""The parsing macros of the contract §1 as properties, on DuckDB directly: exact 64-bit integers, money, times."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import duckdb
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jushita_etl.warehouse.db import prepare
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory):
+    c = duckdb.connect(str(tmp_path_factory.mktemp("p") / "p.duckdb"))
+    prepare(c)
+    yield c
+    c.close()
+
+
+def field(conn, macro: str, value):
+    """Apply a macro to ``value`` as it would arrive inside a content object."""
+    doc = orjson.dumps({"v": value})
+    return conn.execute(f"SELECT {macro}((?::VARCHAR -> '$.v')::VARCHAR)", [doc.decode()]).fetchone()[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans())
+def test_int64_exact_as_number_or_digit_string(conn, value, as_text):
+    assert field(conn, "j_int", str(value) if as_text else value) == value
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=2**63, max_value=2**70))
+def test_out_of_range_integers_are_invalid(conn, value):
+    raw = '{"v": %d}' % value  # above int64: invalid, never wrapped or rounded
+    assert conn.execute("SELECT j_int((?::VARCHAR -> '$.v')::VARCHAR)", [raw]).fetchone()[0] is None
+
+
+@pytest.mark.parametrize("value", [1.5, "1.5", "12ab", "", " 12", "+12", "1_000", "1e3", True, None, [1], {"a": 1}])
+def test_not_integers(conn, value):
+    assert field(conn, "j_int", value) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.decimals(min_value=Decimal("-9999999999.99"), max_value=Decimal("9999999999.99"), places=2), st.booleans())
+def test_money_as_string_or_number(conn, amount, as_text):
+    raw = '{"v": %s}' % (f'"{amount}"' if as_text else str(amount))
+    assert conn.execute("SELECT j_money((?::VARCHAR -> '$.v')::VARCHAR)", [raw]).fetchone()[0] == amount
+
+
+@pytest.mark.parametrize("value,expected", [("1799.00", "1799.00"), ("12", "12.00"), ("0.5", "0.50"), (12.5, "12.50"),
+                                            ("1,799.00", None), ("¥12", None), ("abc", None), (None, None)])
+def test_money_forms(conn, value, expected):
+    result = field(conn, "j_money", value)
+    assert (None if result is None else f"{result:.2f}") == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
+def test_epoch_millis_become_china_wall_clock(conn, moment):
+    moment = moment.replace(microsecond=0)
+    millis = int(moment.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    assert field(conn, "j_time", millis) == moment + timedelta(hours=8)
+    assert field(conn, "j_time", (moment + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")) == moment + timedelta(hours=8)
+
+
+@pytest.mark.parametrize("value", ["2026/11/11 10:00:00", "2026-11-11T10:00:00", "2026-02-30 10:00:00", "2026-11-11",
+                                   "1731290400000", "2026-11-11 10:00:00.5"])
+def test_invalid_times(conn, value):
+    assert field(conn, "j_time", value) is None
+
+
+def test_text_kept_exactly(conn):
+    text = 'c** 🐱 "q" back\\\\slash\nnew line'
+    assert field(conn, "j_text", text) == text
