@@ -33,13 +33,17 @@ def test_every_table_asset_has_its_sql_file():
 
 def test_landing_sensor_requests_each_event_date_once(tmp_path, instance):
     warehouse = WarehouseResource(data_dir=str(tmp_path))
-    context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-    assert isinstance(landing_sensor(context), dg.SkipReason)
+
+    def tick(cursor=None):
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse}) as context:
+            return landing_sensor(context)
+
+    assert isinstance(tick(), dg.SkipReason)
 
     records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1}, pub_time=day + " 10:00:00"))
                for day in ("2026-11-09", "2026-11-10", "2026-11-10", "2026-11-01")]
     land_files([str(write_replay(tmp_path / "f.jsonl", records))], tmp_path / "landing", quiet=True)
-    result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
+    result = tick()
     by_job = {}
     for request in result.run_requests:
         by_job.setdefault(request.job_name, []).append(request)
@@ -48,8 +52,7 @@ def test_landing_sensor_requests_each_event_date_once(tmp_path, instance):
     assert len({r.run_key for r in result.run_requests}) == len(result.run_requests)
 
     # the next tick starts from the returned cursor: nothing new, nothing requested
-    again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"warehouse": warehouse}))
-    assert isinstance(again, dg.SkipReason)
+    assert isinstance(tick(result.cursor), dg.SkipReason)
 
 
 def test_consume_sensor(instance):
