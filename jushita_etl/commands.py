@@ -74,11 +74,11 @@ def print_analyst_queries(paths) -> None:
 def cmd_demo(args) -> int:
     from jushita_etl.build import run_build
     from jushita_etl.cli import land_files
-    from jushita_etl.demo import DemoOptions, demo_broker, demo_gateway, simulate_feed, step
+    from jushita_etl.demo import FeedConfig, demo_broker, demo_gateway, simulate_feed, step
     from jushita_etl.top.client import TopClient
 
     paths = _paths(args)
-    options = DemoOptions(orders=args.orders, sellers=args.sellers, seed=args.seed)
+    options = FeedConfig(orders=args.orders, sellers=args.sellers, seed=args.seed)
     started = time.perf_counter()
     with demo_gateway(options) as (top_url, sessions):
         step("add the demo sellers to the Jushita message sync (local TOP gateway, signed requests)")

@@ -15,29 +15,17 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from jushita_etl.settings import Paths
+from jushita_etl.simulate.feed import FeedConfig, write_feed
 
 
-@dataclass
-class DemoOptions:
-    sellers: int = 4
-    orders: int = 1000
-    start: str = "2026-11-09"
-    days: int = 5
-    seed: int = 7
-
-
-def simulate_feed(paths: Paths, options: DemoOptions):
-    from jushita_etl.simulate.feed import FeedConfig, write_feed
-
+def simulate_feed(paths: Paths, options: FeedConfig):
     feed = paths.data_dir / "demo" / "feed.jsonl"
     feed.parent.mkdir(parents=True, exist_ok=True)
     with open(feed, "wb", buffering=1 << 20) as fh:
-        stats = write_feed(fh, FeedConfig(sellers=options.sellers, orders=options.orders, start=options.start,
-                                          days=options.days, seed=options.seed))
+        stats = write_feed(fh, options)
     return feed, stats
 
 
@@ -47,7 +35,7 @@ def step(title: str) -> float:
 
 
 @contextmanager
-def demo_gateway(options: DemoOptions):
+def demo_gateway(options: FeedConfig):
     """A local TOP gateway with a throwaway app secret and one session per demo seller (this process only)."""
     from jushita_etl.simulate.feed import seller_nick
     from jushita_etl.top.gateway import GatewayState, make_server

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from jushita_etl.defs.quality import unique_key_check
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -13,18 +14,7 @@ FACT_KEYS = {
 }
 
 
-def _unique_key(table: str, key: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=table, name="unique_key", description=f"{table} holds one row per ({key}).")
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.writer() as conn:
-            duplicated = conn.execute(
-                f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
-        return dg.AssetCheckResult(passed=duplicated == 0, metadata={"duplicated_keys": duplicated})
-
-    return _check
-
-
-fact_checks = [_unique_key(table, key) for table, key in FACT_KEYS.items()]
+fact_checks = [unique_key_check(table, key) for table, key in FACT_KEYS.items()]
 
 
 @dg.asset_check(asset="published_warehouse", description="deliveries = event rows + duplicates + quarantined + "
