@@ -1,6 +1,7 @@
 """jushita-etl benchmarks: ``make bench``. Prints each result and writes them all to bench/results.json.
 
 Sections (all on this machine, in one run):
+  simulator    1M simulated deliveries written
   landing      1M simulated deliveries landed with fsync, vs a plain-pyarrow baseline writing the same rows
   build        build of 1M landed deliveries (Dagster, in-process, real instance)
   incremental  day 31 built on top of 30 days of history, vs day 31 alone
@@ -60,6 +61,15 @@ def simulate(path: Path, lines: int, **kw) -> Path:
             head = b"".join(line for _, line in zip(range(lines), fh))
         path.write_bytes(head)
     return path
+
+
+def bench_simulator(n: int) -> None:
+    out = WORK / "simulated.jsonl"
+    seconds, rss, _ = child([*CLI, "simulate", "--out", str(out), "--orders", str(max(50, int(n / 10.4)))])
+    lines = sum(1 for _ in open(out, "rb"))
+    out.unlink()
+    report("simulator", lines=lines, seconds=round(seconds, 2), lines_per_s=round(lines / seconds), peak_rss_mb=round(rss),
+           target=">= 50k deliveries/s written")
 
 
 def bench_landing(n: int) -> None:
@@ -273,7 +283,7 @@ def bench_mq(n: int, threads: list[int]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="landing,build,incremental,dlt,mq")
+    parser.add_argument("--sections", default="simulator,landing,build,incremental,dlt,mq")
     parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that the benchmark runs")
     args = parser.parse_args()
@@ -283,6 +293,8 @@ def main() -> int:
                           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     sections = args.sections.split(",")
     print(f"jushita-etl benchmarks ({', '.join(sections)}), {n:,} deliveries; work files in {WORK}", flush=True)
+    if "simulator" in sections:
+        bench_simulator(n)
     if "landing" in sections:
         bench_landing(n)
     if "build" in sections:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import gc
+import heapq
+import os
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,9 +61,11 @@ def seller_nick(index: int) -> str:
 
 
 class _Feed:
-    def __init__(self, cfg: FeedConfig):
-        self.cfg = cfg
-        self.rng = random.Random(cfg.seed)
+    """The events of one shard of the feed: every shard has the same sellers; shard 0 also has their items."""
+
+    def __init__(self, cfg: FeedConfig, shard: int = 0, shards: int = 1):
+        self.cfg, self.shard, self.shards = cfg, shard, shards
+        self.rng = random.Random(f"{cfg.seed}-{shard}")
         self.events: list[tuple[datetime, int, str, dict, int, str]] = []  # (time, seq, topic, content, user_id, nick)
         self.seq = 0
 
@@ -85,14 +89,15 @@ class _Feed:
         cfg, rng = self.cfg, self.rng
         start = datetime.strptime(cfg.start, "%Y-%m-%d")
         span = max(cfg.days, 1) * 86400
-        sellers = []
-        for i in range(max(cfg.sellers, 1)):
-            nick = seller_nick(i)
-            seller = {"nick": nick, "user_id": rng.randrange(10**8, 4 * 10**9), "items": []}
-            sellers.append(seller)
-            for _ in range(rng.randint(5, 12)):
-                seller["items"].append(self.item_lifecycle(seller, start + timedelta(seconds=rng.randrange(span))))
-        for _ in range(cfg.orders):
+        seller_rng = random.Random(f"{cfg.seed}-sellers")
+        sellers = [{"nick": seller_nick(i), "user_id": seller_rng.randrange(10**8, 4 * 10**9), "items": []}
+                   for i in range(max(cfg.sellers, 1))]
+        if self.shard == 0:
+            for seller in sellers:
+                for _ in range(rng.randint(5, 12)):
+                    seller["items"].append(self.item_lifecycle(seller, start + timedelta(seconds=rng.randrange(span))))
+        orders = cfg.orders // self.shards + (1 if self.shard < cfg.orders % self.shards else 0)
+        for _ in range(orders):
             seller = rng.choice(sellers)
             created = start + timedelta(seconds=rng.randrange(span))
             if rng.random() < 0.05:
@@ -297,21 +302,59 @@ def _malformed(rng: random.Random, when: datetime) -> tuple[str, bytes]:
     return rng.choice(cases)
 
 
+SHARD_MIN_ORDERS = 5_000  # feeds with at least twice this many orders are drawn in one shard per core
+
+
 def write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
-    """Simulate the feed described by ``cfg`` and write it to ``out`` as replay NDJSON (same bytes for a seed)."""
+    """Simulate the feed described by ``cfg`` and write it to ``out`` as replay NDJSON (same bytes for a seed).
+
+    Large feeds are drawn in shards, each from its own generator in its own process; the shards' deliveries are
+    merged by arrival time, and queue ids and offsets are assigned in that merged order.
+    """
+    cores = os.cpu_count() or 1
+    shards = cores if cores > 1 and cfg.orders >= 2 * SHARD_MIN_ORDERS else 1
+    if shards == 1:
+        streams = [_shard_lines((cfg, 0, 1))]
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(shards) as pool:
+            streams = pool.map(_shard_lines, [(cfg, k, shards) for k in range(shards)])
+    stats = FeedStats()
+    queue_rng = random.Random(f"{cfg.seed}-queues")
+    offsets = [0, 0, 0, 0]
+    buf: list[bytes] = []
+    for (lines, deliveries, events, malformed) in streams:
+        stats.lines += len(lines)
+        stats.deliveries += deliveries
+        stats.events += events
+        stats.malformed += malformed
+    for _key, tail in heapq.merge(*(stream[0] for stream in streams)):  # ties: by line bytes, still deterministic
+        queue = queue_rng.getrandbits(2)
+        buf.append(b'{"queue_id":%d,"queue_offset":%d,%s' % (queue, offsets[queue], tail))
+        offsets[queue] += 1
+        if len(buf) >= 8192:
+            out.write(b"\n".join(buf) + b"\n")
+            buf.clear()
+    if buf:
+        out.write(b"\n".join(buf) + b"\n")
+    return stats
+
+
+def _shard_lines(job: tuple[FeedConfig, int, int]) -> tuple[list[tuple[float, bytes]], int, int, int]:
+    """One shard's deliveries in arrival order, as (arrival time, line without its queue fields)."""
+    cfg, shard, shards = job
     # Millions of small dicts and no reference cycles: the cyclic collector would rescan them all, again and again.
-    gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _write_feed(out, cfg)
+        feed = _Feed(cfg, shard, shards)
+        feed.build()
+        return _format_lines(feed, cfg)
     finally:
-        if gc_was_enabled:
-            gc.enable()
+        gc.enable()
 
 
-def _write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
-    feed = _Feed(cfg)
-    feed.build()
+def _format_lines(feed: "_Feed", cfg: FeedConfig) -> tuple[list[tuple[float, bytes]], int, int, int]:
     rng = feed.rng
     events = feed.events
     events.sort(key=lambda e: (e[0], e[1]))
@@ -326,59 +369,20 @@ def _write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
             key += rng.uniform(1, 600)
         arrival.append((key, i))
     arrival.sort()
-    stats = FeedStats()
-    step = 50_000  # formatted and written in slices, so memory stays flat for large feeds
-    state = {"feed": feed, "arrival": arrival, "cfg": cfg, "bounds": list(range(0, len(arrival), step)) + [len(arrival)]}
-    for chunk in range(len(state["bounds"]) - 1):
-        _write_result(out, _format_chunk(state, chunk), stats)
-    return stats
-
-
-def _write_result(out, result, stats: FeedStats):
-    data, lines, deliveries, events, malformed = result
-    out.write(data)
-    stats.lines += lines
-    stats.deliveries += deliveries
-    stats.events += events
-    stats.malformed += malformed
-    return result
-
-
-def _format_chunk(state: dict, chunk: int) -> tuple[bytes, int, int, int, int]:
-    """Delivery lines for one slice of the arrival order, drawn from the slice's own generator."""
-    feed, arrival, cfg, bounds = (state[k] for k in ("feed", "arrival", "cfg", "bounds"))
-    rng = random.Random(f"{cfg.seed}-{chunk}")
-    feed.rng = rng  # unmodelled topics drawn below come from this chunk's generator
-    events = feed.events
-    first = bounds[chunk]
-    # queue offsets grow along the arrival order; each chunk starts past what earlier ones can have used
-    queue_offsets = [first * 3 // 8] * 4
+    out: list[tuple[float, bytes]] = []
     pending_redeliveries: list[bytes] = []
-    buf: list[bytes] = []
-    counts = {"lines": 0, "deliveries": 0, "events": 0, "malformed": 0}
+    counts = {"deliveries": 0, "events": 0, "malformed": 0}
 
-    def hexid() -> str:
-        return "%032X" % rng.getrandbits(128)
-
-    def line(body: bytes, tags: str | None, born: int, msg_id: str | None = None, reconsume: int = 0) -> bytes:
-        queue = rng.getrandbits(2)
-        offset = queue_offsets[queue]
-        queue_offsets[queue] += 1
-        head = orjson.dumps({"msg_id": msg_id or hexid(), "topic": "jushita_sync_12497914", "tags": tags, "keys": None,
-                             "queue_id": queue, "queue_offset": offset, "born_timestamp": born,
-                             "reconsume_times": reconsume})
+    def line(body: bytes, tags: str | None, born: int, reconsume: int = 0) -> bytes:
+        head = orjson.dumps({"msg_id": "%032X" % rng.getrandbits(128), "topic": "jushita_sync_12497914",
+                             "tags": tags, "keys": None, "born_timestamp": born, "reconsume_times": reconsume})
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return head[:-1] + b',"body_base64":"' + base64.b64encode(body) + b'"}'
-        return head[:-1] + b',"body":' + orjson.dumps(text) + b"}"
+            return head[1:-1] + b',"body_base64":"' + base64.b64encode(body) + b'"}'
+        return head[1:-1] + b',"body":' + orjson.dumps(text) + b"}"
 
-    def put(raw: bytes, new_delivery: bool = True) -> None:
-        buf.append(raw)
-        counts["lines"] += 1
-        counts["deliveries"] += new_delivery
-
-    for arrive_key, i in arrival[first:bounds[chunk + 1]]:
+    for arrive_key, i in arrival:
         when, _seq, topic, content, user_id, nick = events[i]
         message_id = (1 << 60) | rng.getrandbits(62)
         content_text = orjson.dumps(content).decode()
@@ -389,17 +393,20 @@ def _format_chunk(state: dict, chunk: int) -> tuple[bytes, int, int, int, int]:
         body = orjson.dumps(envelope)
         born = int(arrive_key * 1000)
         raw = line(body, topic, born)
-        put(raw)
+        out.append((arrive_key, raw))
+        counts["deliveries"] += 1
         counts["events"] += 1
         if rng.random() < cfg.redelivery_rate:  # the broker delivers the same msg_id again
-            record = orjson.loads(raw)
+            record = orjson.loads(b"{" + raw)
             record["reconsume_times"] = rng.randint(1, 3)
-            pending_redeliveries.append(orjson.dumps(record))
+            pending_redeliveries.append(orjson.dumps(record)[1:])
         if rng.random() < cfg.duplicate_rate:  # the platform publishes the same message again
-            put(line(body, topic, born + rng.randint(1000, 600000)))
+            out.append((arrive_key, line(body, topic, born + rng.randint(1000, 600000))))
+            counts["deliveries"] += 1
         if rng.random() < cfg.malformed_rate:
             tags, bad = _malformed(rng, when)
-            put(line(bad, tags, born))
+            out.append((arrive_key, line(bad, tags, born)))
+            counts["deliveries"] += 1
             counts["malformed"] += 1
         if rng.random() < cfg.unmodelled_rate:
             feed.unmodelled(when, {"nick": nick, "user_id": user_id})
@@ -407,10 +414,10 @@ def _format_chunk(state: dict, chunk: int) -> tuple[bytes, int, int, int, int]:
             ubody = orjson.dumps({"content": orjson.dumps(ucontent).decode(), "id": rng.randrange(1 << 60, 1 << 62),
                                   "pub_app_key": "12497914", "pub_time": pub_time, "topic": utopic,
                                   "user_id": user_id, "user_nick": nick})
-            put(line(ubody, utopic, born))
+            out.append((arrive_key, line(ubody, utopic, born)))
+            counts["deliveries"] += 1
         if pending_redeliveries and rng.random() < 0.2:
-            put(pending_redeliveries.pop(0), new_delivery=False)
-    for raw in pending_redeliveries:
-        put(raw, new_delivery=False)
-    data = b"\n".join(buf) + b"\n" if buf else b""
-    return data, counts["lines"], counts["deliveries"], counts["events"], counts["malformed"]
+            out.append((arrive_key, pending_redeliveries.pop(0)))
+    last = arrival[-1][0] if arrival else 0.0
+    out.extend((last, raw) for raw in pending_redeliveries)
+    return out, counts["deliveries"], counts["events"], counts["malformed"]
