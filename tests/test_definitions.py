@@ -62,3 +62,16 @@ def test_consume_sensor(instance):
     request = consume_sensor(dg.build_sensor_context(instance=instance, resources={"mq": mq}))
     assert isinstance(request, dg.RunRequest)
     assert "secret" not in repr(mq).lower()
+
+
+def test_schedules_produce_valid_runs(instance):
+    definitions = defs()
+    repo = definitions.get_repository_def()
+    reconciliation = repo.get_schedule_def("daily_reconciliation")
+    with dg.build_schedule_context(instance=instance) as context:
+        requests = reconciliation.evaluate_tick(context).run_requests
+    assert len(requests) == 1
+    config = requests[0].run_config["ops"]
+    assert all(config[name]["config"]["full"] is True for name in ("fact_orders", "fact_refunds", "dim_items"))
+    job = definitions.resolve_job_def(reconciliation.job_name)
+    assert dg.validate_run_config(job, requests[0].run_config)

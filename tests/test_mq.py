@@ -210,3 +210,26 @@ def test_broker_restart_resumes_without_loss(tmp_path):
     finally:
         first.stop()
     assert landed(tmp_path / "c") == replay_bodies(feed)
+
+
+def test_bounded_consume_run_in_dagster(broker, tmp_path, instance):
+    """The sensor-launched job: a bounded consume session that reports what it landed."""
+    from jushita_etl.defs.mq.jobs import MQResource, consume_job
+    from jushita_etl.defs.resources import WarehouseResource
+    from jushita_etl.mq.source import MQProducer
+
+    producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
+    for i in range(300):
+        producer.send("DAGSTER", b'{"n": %d}' % i, tags="t", keys=None, msg_id=f"DG-{i:03d}")
+    producer.shutdown()
+    result = consume_job.execute_in_process(
+        instance=instance,
+        resources={"warehouse": WarehouseResource(data_dir=str(tmp_path / "data")),
+                   "mq": MQResource(namesrv=broker.address, group="G-dagster", topic="DAGSTER", threads=4)},
+        run_config={"ops": {"consume_bounded": {"config": {"idle_timeout": 3, "max_seconds": 60}}}})
+    assert result.success
+    output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")  # carries the run's numbers
+    metadata = output.event_specific_data.metadata
+    assert metadata["deliveries_landed"].value == 300 and metadata["stopped_by"].value == "idle"
+    assert metadata["rate_per_s"].value > 0
+    assert set(landed(tmp_path / "data")) == {f"DG-{i:03d}" for i in range(300)}
