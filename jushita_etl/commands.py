@@ -2,10 +2,10 @@
 
 import argparse
 import sys
-from pathlib import Path
 import time
+from pathlib import Path
 
-from jushita_etl.cli import UserError, _paths, subcommand
+from jushita_etl.cli import UserError, _env, _paths, subcommand
 
 
 def print_build_report(report) -> None:
@@ -207,12 +207,6 @@ def _credentials(p):
     p.add_argument("--secret-key", default=_env("JUSHITA_MQ_SECRET_KEY"),
                    help="ONS SecretKey; prefer $JUSHITA_MQ_SECRET_KEY (arguments are visible to other users)")
     p.add_argument("--channel", default=_env("JUSHITA_MQ_CHANNEL", "CLOUD"), help="OnsChannel (default CLOUD)")
-
-
-def _env(name, default=None):
-    import os
-
-    return os.environ.get(name, default)
 
 
 def _float_env(name):

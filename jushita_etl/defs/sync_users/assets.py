@@ -1,7 +1,7 @@
 """``sync_users``: which sellers' messages are flowing, from the TOP JMS APIs, refreshed on a schedule."""
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import dagster as dg
 import pyarrow as pa
