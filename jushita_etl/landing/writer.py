@@ -94,12 +94,6 @@ class LandingWriter:
             if self._due():
                 self._flush_locked()
 
-    def tick(self) -> None:
-        """Commit a buffer that is older than ``flush_seconds`` (called by sources that idle)."""
-        with self._lock:
-            if self._due():
-                self._flush_locked()
-
     def flush(self) -> None:
         """Commit what is buffered; returns once everything added so far is durable."""
         with self._lock:
@@ -107,13 +101,6 @@ class LandingWriter:
         if self._pending is not None:
             self._pending.join()
         self._raise_failure()
-
-    def commit_now(self, table: pa.Table, batch_id: str) -> CommittedBatch:
-        """Commit one table as exactly one batch with a caller-chosen id (idempotent WAL compaction)."""
-        batch = self.store.commit(table, batch_id)
-        with self._lock:
-            self._record(batch)
-        return batch
 
     def close(self) -> None:
         self.flush()
