@@ -43,19 +43,13 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
-def _work_pending(paths: Paths) -> tuple[bool, list[str]]:
-    """(anything to do?, pending event dates) without starting Dagster: a manifest diff and two small queries."""
-    from jushita_etl.landing.batches import read_manifest
-
-    if not paths.build_db.exists():
-        return True, []
-    entries, _ = read_manifest(paths.landing)
+def _anything_to_do(paths: Paths) -> bool:
+    """Whether a build has work, decided without starting Dagster: a manifest diff and two small queries."""
+    if not paths.build_db.exists() or not paths.warehouse.exists():
+        return True
     with db.writer(paths) as conn:
-        known = {row[0] for row in conn.execute("SELECT batch_id FROM etl.ingested_batches").fetchall()}
-        pending = [d.isoformat() for d in steps.pending_dates(conn)]
-        dirty = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
-    new = any(entry["batch_id"] not in known for entry in entries)
-    return bool(new or pending or dirty or not paths.warehouse.exists()), pending
+        return bool(steps.new_batches(conn, paths.landing) or steps.pending_dates(conn)
+                    or conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0])
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -75,8 +69,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         from jushita_etl.landing.wal import recover_orphans
 
         recover_orphans(BatchStore(paths.landing))
-    needed, _ = _work_pending(paths)
-    if not needed and not full:
+    if not full and not _anything_to_do(paths):
         report.nothing_new = True
         _summarize(paths, report)
         report.seconds = time.perf_counter() - started
@@ -109,12 +102,10 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     if pending:
         # One run over the span of pending dates: days in between are rebuilt too, which is idempotent and
         # cheaper than a Dagster run per stretch of days.
-        first, last = partition_key_for(pending[0]), partition_key_for(pending[-1])
+        execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: partition_key_for(pending[0]),
+                                                        RANGE_END_TAG: partition_key_for(pending[-1])})
     else:
         execute("facts_job", run_config=fold)
-        first = last = None
-    if first:
-        execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
     _summarize(paths, report)
     report.seconds = time.perf_counter() - started
     return report

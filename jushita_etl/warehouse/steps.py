@@ -1,7 +1,7 @@
 """The three steps of a build, each one DuckDB transaction on the writer connection:
 
-1. ``ingest``: copy new landed batches into ``raw_messages``, parse each new delivery once into
-   ``etl.deliveries``, add the bad ones to ``quarantine``, and note which event dates they touch;
+1. ``ingest``: parse each new delivery of newly landed batches once into ``etl.deliveries`` (``raw_messages`` is a
+   view over the ingested batches), add the bad ones to ``quarantine``, and note which event dates they touch;
 2. ``refresh_events``: replace the rows of every event table for a window of event dates;
 3. ``refold_fact``: refold the facts of the keys those windows touched (or all of them).
 
@@ -68,14 +68,16 @@ class IngestResult:
     affected_dates: list[date] = field(default_factory=list)
 
 
-def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
-    """Bring every landed batch not yet in ``raw_messages`` into the warehouse (idempotent)."""
-    entries, _ = read_manifest(landing)
+def new_batches(conn: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, dict]:
+    """Manifest entries (by batch id) of landed batches the warehouse has not ingested yet."""
     known = {row[0] for row in conn.execute("SELECT batch_id FROM etl.ingested_batches").fetchall()}
-    new: dict[str, dict] = {}
-    for entry in entries:
-        if entry["batch_id"] not in known and (landing / entry["file"]).exists():
-            new[entry["batch_id"]] = entry
+    return {entry["batch_id"]: entry for entry in read_manifest(landing)[0]
+            if entry["batch_id"] not in known and (landing / entry["file"]).exists()}
+
+
+def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
+    """Bring every landed batch not yet ingested into the warehouse (idempotent)."""
+    new = new_batches(conn, landing)
     result = IngestResult()
     if not new:
         return result

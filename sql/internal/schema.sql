@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS fact_rating_impressions (
     phrase VARCHAR, gmt_modified TIMESTAMP
 );
 
--- One row per landed batch already copied into raw_messages.
+-- One row per landed batch already ingested (raw_messages is a view over exactly these files).
 CREATE TABLE IF NOT EXISTS etl.ingested_batches (batch_id VARCHAR PRIMARY KEY, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP);
 
 -- One row per distinct delivery (mq_msg_id): the envelope parsed once, and its verdict.
