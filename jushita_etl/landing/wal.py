@@ -115,7 +115,6 @@ class DurableLog:
         self.root = Path(landing_dir) / "wal"
         self.root.mkdir(parents=True, exist_ok=True)
         self.committed: list[CommittedBatch] = []
-        self.durable_count = 0
         self.recovered = recover_orphans(self.store)
         self.dir = self.root / f"{time.time_ns():020d}-{os.getpid()}"
         self.dir.mkdir()
@@ -161,13 +160,13 @@ class DurableLog:
         self._segment_rows = self._segment_bytes_written = 0
         self._segment_opened = time.monotonic()
 
-    def _rotate(self) -> None:
+    def _close_segment(self) -> None:
+        """Hand the current segment to the compactor (or drop it when it holds nothing)."""
         self._segment.close()
         if self._segment_rows:
             self._compact_queue.put(self._segment_path)
         else:
             self._segment_path.unlink(missing_ok=True)
-        self._open_segment()
 
     def _flush_loop(self) -> None:
         try:
@@ -190,19 +189,14 @@ class DurableLog:
                     self._segment_bytes_written += len(data)
                 with self._cond:
                     self._durable = target
-                    self.durable_count = target
                     self._cond.notify_all()
                 if (closing or self._segment_rows >= self.segment_rows or self._segment_bytes_written >= self.segment_bytes
                         or (self._segment_rows and time.monotonic() - self._segment_opened >= self.segment_seconds)):
+                    self._close_segment()
                     if closing:
-                        self._segment.close()
-                        if self._segment_rows:
-                            self._compact_queue.put(self._segment_path)
-                        else:
-                            self._segment_path.unlink(missing_ok=True)
                         self._compact_queue.put(None)
                         return
-                    self._rotate()
+                    self._open_segment()
         except BaseException as exc:
             with self._cond:
                 self._failure = exc
