@@ -159,11 +159,9 @@ def _to_deliveries(raw: pa.Table, name: str, first_line: int) -> tuple[pa.Table,
         body_bin = pc.replace_with_mask(body_bin, base64_rows, pa.array(decoded, pa.binary()))
         reject = pc.replace_with_mask(reject, base64_rows, pa.array(rejected))
     if pc.any(reject).as_py():
-        body_list = body.is_null().to_pylist()
-        b64_list = b64.is_null().to_pylist()
         for i in pc.indices_nonzero(reject).to_pylist():
             why = "no msg_id" if missing_id[i].as_py() else (
-                "no body or body_base64" if body_list[i] and b64_list[i] else "body_base64 is not base64")
+                "no body or body_base64" if missing_body[i].as_py() else "body_base64 is not base64")
             bad.append(BadLine(f"{name}:{first_line + i}", why))
     keep = pc.invert(reject)
     received = pa.repeat(pa.scalar(china_now(), pa.timestamp("ms")), raw.num_rows)
