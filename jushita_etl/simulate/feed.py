@@ -22,7 +22,6 @@ from typing import IO
 import numpy as np
 import orjson
 
-TS = "%Y-%m-%d %H:%M:%S"
 EPOCH_CHINA = datetime(1970, 1, 1, 8, 0, 0)
 SHOPS = ["花间专营店", "悦己数码", "优品食品店", "tab\there", "潮牌🔥旗舰店", "O'Neil \"quoted\" shop", "back\\slash家居"]
 BUYERS = ["tb", "小明", "c**", "t**1", "🐱喵喵", "王*", "buyer_"]
