@@ -94,6 +94,7 @@ pq.write_table(t, {str(WORK / 'baseline.parquet')!r}, compression="zstd", compre
 
 def build(data: Path, home: Path) -> float:
     home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT.parent / "dagster_home" / "dagster.yaml", home / "dagster.yaml")  # the project's instance config
     seconds, _, out = child([*CLI, "build", "--data-dir", str(data)], env={"DAGSTER_HOME": str(home)})
     if "reconciliation holds" not in out:
         raise RuntimeError(f"build did not reconcile:\n{out}")

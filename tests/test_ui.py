@@ -86,7 +86,7 @@ def click(driver, text: str, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
-def test_backfill_from_the_ui(dagster_ui, browser, tmp_path):
+def test_backfill_from_the_ui(dagster_ui, browser, tmp_path, monkeypatch):
     import dagster as dg
     import duckdb
     from selenium.webdriver.common.by import By
@@ -115,6 +115,7 @@ def test_backfill_from_the_ui(dagster_ui, browser, tmp_path):
     WebDriverWait(browser, 60).until(lambda d: "Created backfill" in d.page_source)
     browser.save_screenshot(str(tmp_path / "backfill.png"))
 
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml locates the event log through it
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         deadline = time.monotonic() + 300

@@ -79,10 +79,10 @@ facts_job = dg.define_asset_job(
 
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
-    selection=dg.AssetSelection.groups("events", "facts"),
+    selection=dg.AssetSelection.groups("landing", "events", "facts"),
     partitions_def=DAILY,
-    description="Rebuild the event tables for a day or a range of days, refold the facts they touch and publish, in "
-    "one run (what `jushita-etl build` runs after ingest_job).",
+    description="Ingest new batches, rebuild the event tables for a day or a range of days, refold the facts they "
+    "touch and publish, in one run (what `jushita-etl build` runs).",
 )
 
 daily_reconciliation = dg.ScheduleDefinition(
