@@ -86,16 +86,16 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
     try:
         before = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         before_q = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-        sql.run(conn, "internal/parse_deliveries", {"files": files})
+        batch_ids = list(new)
+        sql.run(conn, "internal/parse_deliveries", {"files": files, "batch_ids": batch_ids})
         result.new_deliveries = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0] - before
         result.quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] - before_q
-        conn.execute(sql.load("internal/pending_dates"))
+        conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
         conn.executemany(
             "INSERT INTO etl.ingested_batches VALUES (?, ?, ?, now()::TIMESTAMP)",
             [[batch_id, entry["file"], entry["rows"]] for batch_id, entry in new.items()],
         )
         publish_raw_view(conn, landing)
-        conn.execute("DROP TABLE parsed")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -1,13 +1,25 @@
 -- Parse every delivery of newly landed batches once: one row per mq_msg_id not seen before, with the
 -- envelope's fields (contract §0.1, §1) and the verdict: a quarantine reason (§2), or NULL when usable.
--- Reads the landed Parquet files $files directly; the body itself is kept only for quarantined deliveries.
-CREATE OR REPLACE TEMP TABLE parsed AS
-WITH new_rows AS (
+-- Reads the landed Parquet files $files directly and inserts straight into etl.deliveries (no intermediate
+-- table: the content column is most of the bytes); the body itself is kept only for quarantined deliveries.
+INSERT INTO etl.deliveries BY NAME
+WITH landed AS (
     SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at, r.born_timestamp, r.body
     FROM read_parquet($files, file_row_number = true) AS r
-    WHERE r.mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries)
-    -- a redelivered msg_id carries the same body; keep its first landing
-    QUALIFY row_number() OVER (PARTITION BY r.mq_msg_id ORDER BY r.received_at, r.batch_id) = 1
+),
+later_copies AS (
+    -- a redelivered msg_id carries the same body; keep its first landing. Ranked on the narrow columns only, so
+    -- the bodies never go through the window.
+    SELECT batch_id, row_in_file FROM (
+        SELECT mq_msg_id, batch_id, row_in_file, received_at FROM landed
+        WHERE mq_msg_id IN (SELECT mq_msg_id FROM landed GROUP BY 1 HAVING count(*) > 1)
+    )
+    QUALIFY row_number() OVER (PARTITION BY mq_msg_id ORDER BY received_at, batch_id, row_in_file) > 1
+),
+new_rows AS (
+    SELECT * FROM landed
+    WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries)
+      AND (batch_id, row_in_file) NOT IN (SELECT (batch_id, row_in_file) FROM later_copies)
 ),
 decoded AS (
     SELECT *, try(decode(body)) AS body_text FROM new_rows
@@ -92,13 +104,11 @@ SELECT
     CASE WHEN reason IS NOT NULL THEN body END AS body
 FROM verdicts;
 
-INSERT INTO etl.deliveries BY NAME SELECT * EXCLUDE (body) FROM parsed;
-
--- Quarantine: one row per distinct quarantined mq_msg_id (§2).
+-- Quarantine: one row per distinct quarantined mq_msg_id (§2) of the batches just ingested.
 INSERT INTO quarantine
 SELECT mq_msg_id, message_id, topic, reason, detail,
        -- the body as text, invalid UTF-8 replaced by U+FFFD
        coalesce(try(decode(body)), etl_replace_invalid_utf8(body)) AS body,
        received_at
-FROM parsed
-WHERE reason IS NOT NULL;
+FROM etl.deliveries
+WHERE reason IS NOT NULL AND batch_id IN (SELECT unnest($batch_ids));

@@ -84,8 +84,10 @@ CREATE TABLE IF NOT EXISTS etl.ingested_batches (batch_id VARCHAR PRIMARY KEY, f
 CREATE TABLE IF NOT EXISTS etl.deliveries (
     mq_msg_id VARCHAR, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
     reason VARCHAR, detail VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT,
-    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT, content VARCHAR
+    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT, content VARCHAR,
+    body BLOB  -- only for quarantined deliveries (NULL otherwise)
 );
+ALTER TABLE etl.deliveries ADD COLUMN IF NOT EXISTS body BLOB;  -- build databases made before the column existed
 
 -- Keys whose facts must be refolded: written by event partitions (old and new keys of the window), consumed by
 -- the fact assets. key2 carries the second part of composite keys (out_sid for shipments).
