@@ -53,6 +53,23 @@ def one_build(tmp_path_factory, feed):
         yield p, snapshot(p), instance
 
 
+def test_build_is_one_run_and_every_check_passes(one_build):
+    import dagster as dg
+
+    _, _, instance = one_build
+    runs = instance.get_runs()
+    assert [r.job_name for r in runs] == ["warehouse_job"]  # ingest, events, facts, checks and publish
+    evaluations = {
+        (e.dagster_event.event_specific_data.asset_key.to_user_string(), e.dagster_event.event_specific_data.check_name):
+            e.dagster_event.event_specific_data.passed
+        for e in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)}
+    for table in steps.EVENT_TABLES:
+        assert evaluations[(table.name, "unique_message_id")] is True
+    for table in ["fact_orders", "fact_refunds", "dim_items", "fact_shipments"]:
+        assert evaluations[(table, "unique_key")] is True
+    assert evaluations[("published_warehouse", "reconciliation")] is True
+
+
 def test_second_build_is_a_fast_no_op(one_build):
     p, before, instance = one_build
     runs_before = len(instance.get_runs())

@@ -1,6 +1,6 @@
 """Event-table checks: at most one row per platform message."""
 
-from jushita_etl.defs.quality import unique_key_check
+from jushita_etl.defs.quality import unique_key_checks
 from jushita_etl.warehouse import steps
 
-event_checks = [unique_key_check(table.name, "message_id", "unique_message_id") for table in steps.EVENT_TABLES]
+event_checks = unique_key_checks({table.name: "message_id" for table in steps.EVENT_TABLES}, "unique_message_id", "events")

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from jushita_etl.defs.quality import unique_key_check
+from jushita_etl.defs.quality import unique_key_checks
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -14,7 +14,7 @@ FACT_KEYS = {
 }
 
 
-fact_checks = [unique_key_check(table, key) for table, key in FACT_KEYS.items()]
+fact_checks = unique_key_checks(FACT_KEYS, "unique_key", "facts")
 
 
 @dg.asset_check(asset="published_warehouse", description="deliveries = event rows + duplicates + quarantined + "
