@@ -73,6 +73,17 @@ def test_bad_lines_reported_and_skipped(tmp_path, capsys):
     assert bodies[raw["msg_id"]] == b"\x80\x81 not utf-8"
 
 
+def test_blank_lines_between_good_lines(tmp_path, capsys):
+    """A file of valid lines with blank ones between them lands every delivery (and reports no bad line)."""
+    records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": tid})) for tid in (1, 2, 3)]
+    path = tmp_path / "blank.jsonl"
+    path.write_text(json.dumps(records[0]) + "\n\n" + json.dumps(records[1]) + "\n   \n" + json.dumps(records[2]) + "\n")
+    assert main(["land", "--data-dir", str(tmp_path / "d"), str(path)]) == 0
+    assert "0 bad line(s) skipped" in capsys.readouterr().err
+    table = landed(tmp_path / "d" / "landing")
+    assert sorted(table.column("mq_msg_id").to_pylist()) == sorted(r["msg_id"] for r in records)
+
+
 def test_stdin_source(tmp_path, monkeypatch):
     path = write_replay(tmp_path / "one.jsonl", [delivery(envelope("taobao_trade_TradeCreate", {"tid": 7}))])
     result = subprocess.run([sys.executable, "-m", "jushita_etl.cli", "land", "--data-dir", str(tmp_path / "d"), "-"],

@@ -133,7 +133,7 @@ def parse_block(block: bytes | memoryview, name: str, first_line: int, lines: in
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return _parse_lines(bytes(block), name, first_line)
     if raw.num_rows != lines:  # blank lines shift row numbers; let the slow path number them
-        return _parse_lines(block, name, first_line)
+        return _parse_lines(bytes(block), name, first_line)
     return _to_deliveries(raw, name, first_line)
 
 
