@@ -79,7 +79,7 @@ def test_blank_lines_between_good_lines(tmp_path, capsys):
     path = tmp_path / "blank.jsonl"
     path.write_text(json.dumps(records[0]) + "\n\n" + json.dumps(records[1]) + "\n   \n" + json.dumps(records[2]) + "\n")
     assert main(["land", "--data-dir", str(tmp_path / "d"), str(path)]) == 0
-    assert "0 bad line(s) skipped" in capsys.readouterr().err
+    assert "0 bad line(s) skipped" in capsys.readouterr().out
     table = landed(tmp_path / "d" / "landing")
     assert sorted(table.column("mq_msg_id").to_pylist()) == sorted(r["msg_id"] for r in records)
 
