@@ -82,12 +82,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
-    import dagster as dg
-
-    from jushita_etl.defs.partitions import partition_key_for
-    from jushita_etl.defs.resources import WarehouseResource
-    from jushita_etl.definitions import defs as load_defs
-
     started = time.perf_counter()
     report = BuildReport()
     if paths.landing.exists():  # what a crashed consumer acknowledged is landed before anything is built
@@ -102,6 +96,12 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         _summarize(paths, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    import dagster as dg  # only now: a no-op build never pays for importing Dagster
+
+    from jushita_etl.defs.partitions import partition_key_for
+    from jushita_etl.defs.resources import WarehouseResource
+    from jushita_etl.definitions import defs as load_defs
 
     if instance is None:
         ensure_dagster_home()

@@ -88,7 +88,9 @@ def fsync_dir(path: Path) -> None:
 class BatchStore:
     """Commits Arrow tables as immutable Parquet batches and records them in the manifest."""
 
-    def __init__(self, landing_dir: Path, *, fsync: bool = True, compression: str = "zstd"):
+    # LZ4: a quarter faster to land than zstd-1 and faster for DuckDB to read back; the files are about twice as
+    # large (the landing zone is a buffer the warehouse reads once, not an archive).
+    def __init__(self, landing_dir: Path, *, fsync: bool = True, compression: str = "lz4"):
         self.root = Path(landing_dir)
         self.batches = self.root / "batches"
         self.manifest = self.root / "manifest.jsonl"
