@@ -195,17 +195,24 @@ else:
     pipeline.run(dlt.resource([pa.table(cols)], name='raw', write_disposition='append'))
 print(time.perf_counter() - started)
 """
-    rates = {}
+    # dlt's own timer starts after its imports and after reading the file; ours is the wall time of the two CLI
+    # processes. Both are reported: the headline ratios use dlt's timer (the harder comparison for us), the
+    # *_process ones the wall time of dlt's process, measured like ours.
+    rates, process_rates = {}, {}
     for mode, path, rows in (("merge", corpus, merge_n), ("arrow", full, n)):
         shutil.rmtree(WORK / "dlt-pipelines", ignore_errors=True)
         (WORK / "dlt.duckdb").unlink(missing_ok=True)
         warm(path)
-        _, _, out = child([sys.executable, "-c", code, mode, str(path)])
+        wall, _, out = child([sys.executable, "-c", code, mode, str(path)])
         rates[mode] = rows / float(out.strip().splitlines()[-1])
+        process_rates[mode] = rows / wall
     ours_rate = n / ours
     report("dlt", deliveries=n, ours_land_build_seconds=round(ours, 2), ours_per_s=round(ours_rate),
            dlt_merge_deliveries=merge_n, dlt_merge_per_s=round(rates["merge"]), dlt_arrow_append_per_s=round(rates["arrow"]),
            speedup_vs_dlt_merge=round(ours_rate / rates["merge"], 1), speedup_vs_dlt_arrow=round(ours_rate / rates["arrow"], 2),
+           dlt_merge_process_per_s=round(process_rates["merge"]), dlt_arrow_process_per_s=round(process_rates["arrow"]),
+           speedup_vs_dlt_merge_process=round(ours_rate / process_rates["merge"], 1),
+           speedup_vs_dlt_arrow_process=round(ours_rate / process_rates["arrow"], 2),
            target=">= 50x dlt merge, faster than dlt arrow append")
 
 
