@@ -36,7 +36,6 @@ def _replace_invalid_utf8(body: bytes) -> str:
 def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     """Session settings, the contract's tables (idempotent) and the parsing macros."""
     conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
-    conn.execute("SET checkpoint_threshold = '4GB'")
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
     sql.run(conn, "internal/schema")
     sql.run(conn, "internal/macros")
