@@ -6,7 +6,8 @@ refund), ratings with negative impressions, distribution orders, and a few unmod
 delivery effects of a real queue: broker redeliveries, platform duplicates, out-of-order and days-late
 arrivals, and malformed deliveries of every quarantine reason.
 
-Everything is drawn from one ``random.Random(seed)``, so a seed always gives the same file.
+Everything is drawn from generators seeded by ``seed`` (one per shard, one for the sellers), and the number of
+shards depends only on the feed's size, so a seed always gives the same file, on any machine.
 """
 
 from __future__ import annotations
@@ -349,18 +350,18 @@ def _malformed(rng: random.Random, pub: str) -> tuple[str, bytes]:
 
 
 QUEUES = 4  # the topic's queues
-SHARD_MIN_ORDERS = 5_000  # feeds with at least twice this many orders are drawn in one shard per core
+SHARD_MIN_ORDERS = 5_000  # feeds with at least twice this many orders are drawn in one shard per queue
 
 
 def write_feed(out: IO[bytes], cfg: FeedConfig) -> FeedStats:
     """Simulate the feed described by ``cfg`` and write it to ``out`` as replay NDJSON (same bytes for a seed).
 
-    Large feeds are drawn in shards, one process per core, each from its own generator. The parent merges them by
+    Large feeds are drawn in one shard per queue, each in its own process with its own generator (the OS spreads
+    them over the cores; their number never depends on the machine, so neither do the bytes). The parent merges them by
     arrival time without touching a line: the shards report arrival times and line lengths, get back the file
     offset of each of their lines, and write their lines there themselves (``os.pwrite``), in parallel.
     """
-    cores = os.cpu_count() or 1
-    shards = min(cores, QUEUES) if cores > 1 and cfg.orders >= 2 * SHARD_MIN_ORDERS else 1
+    shards = QUEUES if cfg.orders >= 2 * SHARD_MIN_ORDERS else 1
     if shards == 1:
         lines = _render_shard(cfg, 0, 1)
         out.write(b"".join(lines.lines))
