@@ -114,3 +114,79 @@ def test_sigkill_then_rerun_loses_nothing(tmp_path, kill_after):
     table = landed(data / "landing")  # every listed file opens: none is partial
     assert set(table.column("mq_msg_id").to_pylist()) == set(expected_bodies(feed))
     assert not list((data / "landing" / "batches").glob("*.tmp"))
+
+
+def _delivery(i: int):
+    from jushita_etl.landing.wal import Delivery
+
+    return Delivery(mq_msg_id=f"M{i:08d}", mq_topic="T", tags="t", keys=None, queue_id=i % 4, queue_offset=i,
+                    born_timestamp=0, reconsume_times=0, body=b'{"i": %d}' % i)
+
+
+def test_durable_log_returns_only_after_the_fsync_that_covers_the_record(tmp_path, monkeypatch):
+    """The consumer's acknowledgement rule: append() returns once an fsync covered its bytes, for every one of
+    many concurrent callbacks (one fsync serves several of them)."""
+    import os
+    import threading
+
+    import jushita_etl.landing.wal as wal
+
+    fsynced: dict[int, int] = {}  # fd -> file size at its last fsync
+    fsyncs = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        real_fsync(fd)
+        fsynced[fd] = os.fstat(fd).st_size
+        fsyncs.append(fd)
+
+    monkeypatch.setattr(wal.os, "fsync", recording_fsync)
+    log = wal.DurableLog(tmp_path / "landing", segment_seconds=60)
+    errors = []
+
+    def callback(i: int) -> None:
+        log.append(_delivery(i))
+        segment = log._segment_path.read_bytes()[:fsynced.get(log._segment.fileno(), 0)]
+        if f"M{i:08d}".encode() not in segment:
+            errors.append(i)
+
+    threads = [threading.Thread(target=lambda k=k: [callback(k * 100 + j) for j in range(100)]) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, f"acknowledged before durable: {errors[:5]}"
+    assert len(fsyncs) < 1600  # group commit: fewer fsyncs than records
+    log.close()
+    table = landed(tmp_path / "landing")
+    assert sorted(table.column("mq_msg_id").to_pylist()) == [f"M{i:08d}" for i in range(1600)]
+
+
+def test_durable_log_failure_raises_in_every_waiting_callback(tmp_path, monkeypatch):
+    """A failed fsync must never acknowledge: every callback waiting on it raises (the broker redelivers)."""
+    import threading
+
+    import jushita_etl.landing.wal as wal
+
+    def failing_fsync(fd):
+        raise OSError(5, "I/O error")
+
+    log = wal.DurableLog(tmp_path / "landing", segment_seconds=60)
+    monkeypatch.setattr(wal.os, "fsync", failing_fsync)
+    outcomes = []
+
+    def callback(i: int) -> None:
+        try:
+            log.append(_delivery(i))
+            outcomes.append("acknowledged")
+        except RuntimeError:
+            outcomes.append("failed")
+
+    threads = [threading.Thread(target=callback, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert outcomes == ["failed"] * 8
+    with pytest.raises(RuntimeError, match="I/O error"):
+        log.append(_delivery(99))
