@@ -78,6 +78,20 @@ def _dates(texts: list[str]) -> list[date]:
     return found
 
 
+MAX_GAP_DAYS = 7  # partitions farther apart than this are built in separate runs
+
+
+def _stretches(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) stretches whose consecutive days are at most MAX_GAP_DAYS apart."""
+    stretches: list[tuple[date, date]] = []
+    for day in days:
+        if stretches and (day - stretches[-1][1]).days <= MAX_GAP_DAYS:
+            stretches[-1] = (stretches[-1][0], day)
+        else:
+            stretches.append((day, day))
+    return stretches
+
+
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -123,10 +137,12 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     fold = {"ops": {fact.name: {"config": {"full": full}} for fact in steps.FACT_TABLES}}
 
     def warehouse_run(dates: list[date]) -> None:
-        # One run over the span of the dates: days in between are rebuilt too, which is idempotent and cheaper
-        # than a Dagster run per stretch of days.
-        execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: partition_key_for(dates[0]),
-                                                        RANGE_END_TAG: partition_key_for(dates[-1])})
+        # One run per stretch of partitions: days in between are rebuilt too, which is idempotent and cheaper than
+        # a run per day, but a far-off date (a days-late event, an odd pub_time) gets a run of its own instead of
+        # stretching one run over every day between.
+        for first, last in _stretches(sorted({date.fromisoformat(partition_key_for(d)) for d in dates})):
+            execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: first.isoformat(),
+                                                            RANGE_END_TAG: last.isoformat()})
 
     dates = plan.dates
     if full or (plan.new_batches and not dates):  # event dates known only once new batches are parsed

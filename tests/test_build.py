@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import date
 
 import duckdb
 import pytest
@@ -139,3 +140,25 @@ def test_reader_holds_the_file_across_builds(tmp_path, feed, instance):
     fresh = duckdb.connect(str(p.warehouse), read_only=True)
     assert fresh.execute("SELECT count(*) FROM trade_events").fetchone()[0] == report.tables["trade_events"]
     fresh.close()
+
+
+def test_far_apart_dates_build_in_separate_runs(tmp_path, instance):
+    """A days-late event far from the rest gets its own run instead of stretching one run over every day between;
+    the tables are the same either way."""
+    from support import delivery, envelope, write_replay
+
+    from jushita_etl.build import MAX_GAP_DAYS
+
+    records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1, "payment": "1.00"}, pub_time="2026-11-11 10:00:00")),
+               delivery(envelope("taobao_trade_TradeBuyerPay", {"tid": 1}, pub_time="2026-11-12 10:00:00")),
+               delivery(envelope("taobao_trade_TradeCreate", {"tid": 2, "payment": "2.00"}, pub_time="2026-10-01 10:00:00"))]
+    p = paths(tmp_path / "data")
+    land_files([str(write_replay(tmp_path / "feed.jsonl", records))], p.landing, quiet=True)
+    report = run_build(p, instance=instance)
+    assert report.runs == ["warehouse_job", "warehouse_job"]
+    ranges = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                    for r in instance.get_runs())
+    assert ranges == [("2026-10-01", "2026-10-01"), ("2026-11-11", "2026-11-12")]
+    assert (date(2026, 11, 11) - date(2026, 10, 1)).days > MAX_GAP_DAYS
+    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    assert conn.execute("SELECT tid, paid_at IS NOT NULL FROM fact_orders ORDER BY tid").fetchall() == [(1, True), (2, False)]
