@@ -449,11 +449,17 @@ def _render_shard(cfg: FeedConfig, shard: int, shards: int) -> "_ShardLines":
     try:
         feed = _Feed(cfg, shard, shards)
         feed.build()
-        lines = _ShardLines(feed, cfg)
+        lines = _ShardLines(feed)
         lines.render()
         return lines
     finally:
         gc.enable()
+
+
+def _json_string(document: bytes) -> bytes:
+    """orjson output as a JSON string literal: it has no raw control characters, so only backslashes and quotes
+    need escaping (two C-level replaces, byte-identical to ``orjson.dumps(document.decode())``)."""
+    return b'"' + document.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 ENVELOPE = b'{"content":%s,"id":%d,"pub_app_key":"12497914","pub_time":"%s","topic":"%s","user_id":%s,"user_nick":%s}'
@@ -464,14 +470,13 @@ DELIVERY = b'{"queue_id":%d,"queue_offset":%d,"msg_id":"%032X","topic":"jushita_
 class _ShardLines:
     """A shard's events rendered as replay lines in arrival order, with the delivery effects of a real queue.
 
-    Envelopes and lines are byte templates: orjson renders only the content objects, and a JSON document becomes
-    a JSON string with two C-level replaces (orjson's output has no raw control characters, so only backslashes
-    and quotes need escaping). Each shard publishes to its own queues (queue % shards == shard), as a producer
-    sharding by order would, so queue offsets follow arrival order without a pass over the merged feed.
+    Envelopes and lines are byte templates: orjson renders only the content objects (see ``_json_string``).
+    Each shard publishes to its own queues (queue % shards == shard), as a producer sharding by order would, so
+    queue offsets follow arrival order without a pass over the merged feed.
     """
 
-    def __init__(self, feed: _Feed, cfg: FeedConfig):
-        self.feed, self.cfg = feed, cfg
+    def __init__(self, feed: _Feed):
+        self.feed, self.cfg = feed, feed.cfg
         self.arrivals: list[float] = []
         self.lines: list[bytes] = []
         self.deliveries = self.events = self.malformed = 0
@@ -495,12 +500,12 @@ class _ShardLines:
         content_json = orjson.dumps(content)
         # The platform sends content as a JSON string; a few producers embed the object itself.
         if self.feed.random() < 0.95:
-            content_json = b'"' + content_json.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+            content_json = _json_string(content_json)
         return ENVELOPE % (content_json, message_id, pub_time.encode(), topic.encode(), user_id, quoted_nick)
 
     @staticmethod
     def body(envelope: bytes) -> bytes:
-        return b'"body":"' + envelope.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        return b'"body":' + _json_string(envelope)
 
     @staticmethod
     def any_body(raw: bytes) -> bytes:
