@@ -123,9 +123,8 @@ class DurableLog:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the flusher waits here for records
         self._pending: list[bytes] = []
-        # One lock per waiting append, released by the flusher once its record is fsynced: each fsync wakes
-        # exactly the callbacks it made durable. (A shared condition woke every waiting consume thread on every
-        # fsync, and with 16 or 32 threads the wake-ups cost more than the fsync saved.)
+        # One lock per waiting append (parallel to _pending), released by the flusher once its record is fsynced:
+        # each fsync wakes exactly the callbacks it made durable, instead of every waiting consume thread.
         self._waiters: list[threading.Lock] = []
         self._closed = False
         self._failure: BaseException | None = None
