@@ -233,3 +233,58 @@ def test_bounded_consume_run_in_dagster(broker, tmp_path, instance):
     assert metadata["deliveries_landed"].value == 300 and metadata["stopped_by"].value == "idle"
     assert metadata["rate_per_s"].value > 0
     assert set(landed(tmp_path / "data")) == {f"DG-{i:03d}" for i in range(300)}
+
+
+def test_batch_body_splits_into_the_messages_the_client_encoded():
+    """The layout SendBatchMessage puts on the wire (captured from the client): per message total size, magic,
+    body CRC, flag, body length, body, properties length, properties."""
+    import struct
+
+    from jushita_etl.mq.remoting import split_batch
+
+    def encoded(flag: int, body: bytes, props: str) -> bytes:
+        p = props.encode()
+        return struct.pack(">iiiii", 20 + len(body) + 2 + len(p), 0, 0, flag, len(body)) + body + struct.pack(">h", len(p)) + p
+
+    one = encoded(0, b"body-0\x00x", "KEYS\x01k0\x02TAGS\x01TagA\x02UNIQ_KEY\x01AB\x02")
+    two = encoded(3, "{\"n\": \"是\"}".encode(), "TAGS\x01TagB\x02")
+    assert split_batch(one + two) == [(0, b"body-0\x00x", "KEYS\x01k0\x02TAGS\x01TagA\x02UNIQ_KEY\x01AB\x02"),
+                                      (3, "{\"n\": \"是\"}".encode(), "TAGS\x01TagB\x02")]
+    assert split_batch(b"") == []
+
+
+def test_publish_batches_spread_small_files_and_cap_large_ones():
+    from jushita_etl.mq.publish import MAX_BATCH, MAX_BATCH_BYTES, SPREAD, batches
+    from jushita_etl.mq.source import OutgoingMessage
+
+    small = [OutgoingMessage(b"x") for _ in range(20)]
+    assert len(batches(small)) >= SPREAD and [m for run in batches(small) for m in run] == small
+    large = [OutgoingMessage(b"y" * 100) for _ in range(10_000)]
+    assert max(len(run) for run in batches(large)) == MAX_BATCH
+    heavy = [OutgoingMessage(b"z" * (MAX_BATCH_BYTES // 3)) for _ in range(7)]
+    assert all(sum(len(m.body) for m in run) <= MAX_BATCH_BYTES for run in batches(heavy))
+    assert [m for run in batches(heavy) for m in run] == heavy
+    assert batches([]) == []
+
+
+def test_batch_send_keeps_each_message_tags_keys_and_bytes(broker, tmp_path):
+    from jushita_etl.mq.source import MQProducer, OutgoingMessage
+
+    producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
+    try:
+        producer.send_batch("BATCHED", [
+            OutgoingMessage(b'{"n": 0}\x00tail', tags="A", keys="k0", msg_id="BATCH-0"),
+            OutgoingMessage(b"\xff\xfe not utf-8", tags="B", keys=None, msg_id="BATCH-1"),
+            OutgoingMessage(b"{}", tags=None, keys="k2", msg_id="BATCH-2"),
+        ])
+    finally:
+        producer.shutdown()
+    result = run("consume", "--data-dir", str(tmp_path), "--namesrv", broker.address, "--group", "G-batch",
+                 "--topic", "BATCHED", "--idle-timeout", "3")
+    assert result.returncode == 0, result.stderr
+    rows = {r["mq_msg_id"]: r for r in landed_rows(tmp_path)}
+    assert {k: (r["body"], r["tags"], r["keys"]) for k, r in rows.items()} == {
+        "BATCH-0": (b'{"n": 0}\x00tail', "A", "k0"),
+        "BATCH-1": (b"\xff\xfe not utf-8", "B", None),
+        "BATCH-2": (b"{}", None, "k2"),
+    }

@@ -1,7 +1,7 @@
 """A local RocketMQ name server + broker for development and tests — NOT a production broker.
 
 One asyncio process on 127.0.0.1 serves both roles for the real C++ client (spec: rocketmq-remoting.md): routes
-with topic auto-create, send, pull with long polling, tag filtering on tag strings, offsets per consumer group,
+with topic auto-create, send (single and batch), pull with long polling, tag filtering on tag strings, offsets per consumer group,
 heartbeats and group membership with NOTIFY_CONSUMER_IDS_CHANGED, send-back to ``%RETRY%group`` with scaled delays
 and ``%DLQ%group`` after the maximum, optional signature enforcement, and (with a store directory) an append-only
 message log plus offsets on disk, so a restart loses nothing.
@@ -133,8 +133,13 @@ class Store:
         self.by_physical[record.physical_offset] = record
         if self._log:
             self._log.write(_record_to_disk(record))
-            self._log.flush()  # in the OS: survives a broker crash (not a power cut; this is a dev broker)
         return record
+
+    def flush(self) -> None:
+        """Hand what was appended to the OS before answering: it survives a broker crash (not a power cut; this
+        is a dev broker)."""
+        if self._log:
+            self._log.flush()
 
     def get_offset(self, group: str, topic: str, queue_id: int) -> int | None:
         return self.offsets.get(f"{group}\x01{topic}\x01{queue_id}")
@@ -283,20 +288,29 @@ class Broker:
     async def send(self, cmd, writer):
         ext = cmd.ext if cmd.code == rm.SEND_MESSAGE else {V: cmd.ext.get(k) for k, V in rm.V2_FIELDS.items()}
         topic = ext["topic"]
-        props = rm.parse_properties(ext.get("properties") or "")
-        delay = 0.0
-        if props.get("DELAY"):
-            delay = DELAY_LEVELS[min(int(props["DELAY"]), len(DELAY_LEVELS)) - 1] * self.delay_scale
         peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
-        record = self.store.append(
-            topic=topic, queue_id=int(ext.get("queueId") or 0), flag=int(ext.get("flag") or 0),
-            sys_flag=int(ext.get("sysFlag") or 0), born_timestamp=int(ext.get("bornTimestamp") or 0),
-            born_host=f"{peer[0]}:{peer[1]}", reconsume_times=int(ext.get("reconsumeTimes") or 0),
-            properties=ext.get("properties") or "", body=cmd.body,
-            deliver_at=time.time() + delay if delay else 0.0)
+        common = dict(topic=topic, queue_id=int(ext.get("queueId") or 0), sys_flag=int(ext.get("sysFlag") or 0),
+                      born_timestamp=int(ext.get("bornTimestamp") or 0), born_host=f"{peer[0]}:{peer[1]}",
+                      reconsume_times=int(ext.get("reconsumeTimes") or 0))
+        if str(ext.get("batch")).lower() in ("1", "true"):
+            # one request, many messages (SendBatchMessage): all go to the queue the request names, in order
+            records = [self.store.append(**common, flag=flag, properties=props, body=body, deliver_at=0.0)
+                       for flag, body, props in rm.split_batch(cmd.body)]
+        else:
+            props = rm.parse_properties(ext.get("properties") or "")
+            delay = 0.0
+            if props.get("DELAY"):
+                delay = DELAY_LEVELS[min(int(props["DELAY"]), len(DELAY_LEVELS)) - 1] * self.delay_scale
+            records = [self.store.append(**common, flag=int(ext.get("flag") or 0),
+                                         properties=ext.get("properties") or "", body=cmd.body,
+                                         deliver_at=time.time() + delay if delay else 0.0)]
+        if not records:
+            return rm.Command(rm.SYSTEM_ERROR, remark="a batch without messages")
+        self.store.flush()
         self.arrivals[topic].set()
-        return rm.Command(rm.SUCCESS, ext={"msgId": rm.offset_msg_id(self.address, record.physical_offset),
-                                           "queueId": record.queue_id, "queueOffset": record.queue_offset})
+        return rm.Command(rm.SUCCESS, ext={
+            "msgId": ",".join(rm.offset_msg_id(self.address, r.physical_offset) for r in records),
+            "queueId": records[0].queue_id, "queueOffset": records[0].queue_offset})
 
     # --- consumers ----------------------------------------------------------------------------------------
     async def heartbeat(self, cmd, writer):
@@ -432,6 +446,7 @@ class Broker:
                           born_timestamp=record.born_timestamp, born_host=record.born_host,
                           reconsume_times=reconsume, properties=rm.format_properties(props), body=record.body,
                           deliver_at=deliver_at)
+        self.store.flush()
         return rm.Command(rm.SUCCESS)
 
     async def lock_batch(self, cmd, writer):

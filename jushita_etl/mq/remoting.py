@@ -89,6 +89,20 @@ def format_properties(props: dict[str, str]) -> str:
     return "".join(f"{k}{NAME_SEP}{v}{PROP_SEP}" for k, v in props.items())
 
 
+def split_batch(body: bytes) -> list[tuple[int, bytes, str]]:
+    """The messages of a batch send as (flag, body, properties): each encoded as total size, magic code, body CRC,
+    flag, body length (ints, big-endian), the body, a short properties length and the properties."""
+    messages, pos = [], 0
+    while pos + 20 <= len(body):
+        size, _magic, _crc, flag, body_len = struct.unpack_from(">iiiii", body, pos)
+        start = pos + 20
+        (props_len,) = struct.unpack_from(">h", body, start + body_len)
+        props = body[start + body_len + 2: start + body_len + 2 + props_len].decode("utf-8", "replace")
+        messages.append((flag, body[start:start + body_len], props))
+        pos += size
+    return messages
+
+
 def host_bytes(address: str) -> bytes:
     host, port = address.rsplit(":", 1)
     return socket.inet_aton(host) + struct.pack(">I", int(port))

@@ -34,25 +34,47 @@ class MQSettings:
     threads: int = 8
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+class _MessageReader:
+    """Reads a received message's fields straight from the native library.
 
+    The getters are loaded through ``ctypes.PyDLL``, which keeps the GIL across the call: each one only reads a
+    field of the message object, and releasing and re-taking the GIL around ten such reads per message (what
+    the wrapper's ``RecvMessage`` properties do) cost more than the reads themselves once several consume threads
+    share it. Measured into a no-op log: 8.5k → 11k msg/s with 4 consume threads.
+    """
 
-def _body_reader():
-    """The message body with its real length. The C API only offers a NUL-terminated ``const char*``, which would
-    cut bodies at their first NUL byte; in this build (old libstdc++ COW-string ABI: no ``__cxx11`` symbols) the
-    string's length is stored just before its characters, so it is read from there and checked for sanity."""
-    import ctypes
+    def __init__(self):
+        import ctypes
 
-    from rocketmq.ffi import dll
+        from rocketmq.ffi import _DYLIB_PATH
 
-    get_body = dll["GetMessageBody"]  # a fresh function object, so the wrapper's c_char_p restype stays as it is
-    get_body.argtypes, get_body.restype = [ctypes.c_void_p], ctypes.c_void_p
+        lib = ctypes.PyDLL(_DYLIB_PATH)  # the library the wrapper loaded: dlopen returns the same handle
 
-    def read(handle) -> bytes:
-        ptr = get_body(handle)
+        def getter(name: str, restype, *argtypes):
+            function = lib[name]
+            function.restype, function.argtypes = restype, [ctypes.c_void_p, *argtypes]
+            return function
+
+        self._ctypes = ctypes
+        self.property = getter("GetMessageProperty", ctypes.c_char_p, ctypes.c_char_p)
+        self.msg_id = getter("GetMessageId", ctypes.c_char_p)
+        self.topic = getter("GetMessageTopic", ctypes.c_char_p)
+        self.tags = getter("GetMessageTags", ctypes.c_char_p)
+        self.keys = getter("GetMessageKeys", ctypes.c_char_p)
+        self.queue_id = getter("GetMessageQueueId", ctypes.c_int)
+        self.queue_offset = getter("GetMessageQueueOffset", ctypes.c_longlong)
+        self.born_timestamp = getter("GetMessageBornTimestamp", ctypes.c_longlong)
+        self.reconsume_times = getter("GetMessageReconsumeTimes", ctypes.c_int)
+        self._body = getter("GetMessageBody", ctypes.c_void_p)  # a pointer, not c_char_p: NULs must survive
+        self._replay_key = REPLAY_MSG_ID.encode()
+
+    def body(self, handle) -> bytes:
+        """The message body with its real length. The C API only offers a NUL-terminated ``const char*``, which
+        would cut bodies at their first NUL byte; in this build (old libstdc++ COW-string ABI: no ``__cxx11``
+        symbols) the string's length is stored just before its characters, so it is read from there and checked
+        for sanity."""
+        ctypes = self._ctypes
+        ptr = self._body(handle)
         if not ptr:
             return b""
         text = ctypes.string_at(ptr)
@@ -61,7 +83,19 @@ def _body_reader():
             return ctypes.string_at(ptr, length)
         return text
 
-    return read
+    def delivery(self, handle) -> Delivery:
+        # a replayed delivery keeps the msg_id it had when it was first landed (see REPLAY_MSG_ID)
+        msg_id = self.property(handle, self._replay_key) or self.msg_id(handle)
+        return Delivery(
+            mq_msg_id=msg_id.decode("utf-8", "replace"), mq_topic=_text(self.topic(handle)),
+            tags=_text(self.tags(handle)) or None, keys=_text(self.keys(handle)) or None,
+            queue_id=self.queue_id(handle), queue_offset=self.queue_offset(handle),
+            born_timestamp=self.born_timestamp(handle), reconsume_times=self.reconsume_times(handle),
+            body=self.body(handle))
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace")
 
 
 def redirect_client_logs(log_dir: Path) -> None:
@@ -108,16 +142,12 @@ class MQConsumer:
         if settings.access_key:
             self.consumer.set_session_credentials(settings.access_key, settings.secret_key or "", settings.channel)
         dll.SetPushConsumerLogLevel(self.consumer._handle, _CLogLevel(LOG_LEVELS.get(log_level, 3)))
-        self._read_body = _body_reader()
+        self._reader = _MessageReader()
         self.consumer.subscribe(settings.topic, self._on_message, settings.tags or "*")
 
     def _on_message(self, msg):
         try:
-            self.log.append(Delivery(
-                mq_msg_id=_text(msg.get_property(REPLAY_MSG_ID)) or _text(msg.id), mq_topic=_text(msg.topic), tags=_text(msg.tags) or None,
-                keys=_text(msg.keys) or None, queue_id=int(msg.queue_id), queue_offset=int(msg.queue_offset),
-                born_timestamp=int(msg.born_timestamp), reconsume_times=int(msg.reconsume_times),
-                body=self._read_body(msg._handle)))
+            self.log.append(self._reader.delivery(msg._handle))
         except Exception:  # noqa: BLE001 - not durable: let the broker deliver it again
             self.stats.record(False)
             return self._status.RECONSUME_LATER
@@ -131,8 +161,21 @@ class MQConsumer:
         self.consumer.shutdown()
 
 
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: bytes
+    tags: str | None = None
+    keys: str | None = None
+    msg_id: str | None = None  # a replayed delivery keeps its id (see REPLAY_MSG_ID)
+
+
 class MQProducer:
-    """The real producer with one sending thread (multi-threaded send_sync is broken in this client)."""
+    """The real producer with one sending thread (multi-threaded send_sync is broken in this client).
+
+    ``send`` is one synchronous round trip per message; ``send_batch`` sends many messages of one topic in one
+    synchronous request (the C API's SendBatchMessage, which the 0.5.0rc2 wrapper does not expose): the broker
+    has stored all of them when it returns, at a fraction of the per-message cost.
+    """
 
     def __init__(self, namesrv: str, group: str = "jushita-etl-publisher", *, access_key: str | None = None,
                  secret_key: str | None = None, channel: str = "CLOUD", log_dir: Path, log_level: str = "warn"):
@@ -147,6 +190,19 @@ class MQProducer:
         dll.SetProducerLogLevel(self.producer._handle, _CLogLevel(LOG_LEVELS.get(log_level, 3)))
         self._dll = dll
         self.producer.start()
+
+    def _message(self, topic: bytes, message: OutgoingMessage):
+        """A native message handle (the caller destroys it)."""
+        dll = self._dll
+        handle = dll.CreateMessage(topic)
+        if message.tags:
+            dll.SetMessageTags(handle, message.tags.encode())
+        if message.keys:
+            dll.SetMessageKeys(handle, message.keys.encode())
+        if message.msg_id:
+            dll.SetMessageProperty(handle, REPLAY_MSG_ID.encode(), message.msg_id.encode())
+        dll.SetByteMessageBody(handle, message.body, len(message.body))  # exact bytes, NULs included
+        return handle
 
     def send(self, topic: str, body: bytes, *, tags: str | None, keys: str | None, msg_id: str | None) -> None:
         from rocketmq.client import Message
@@ -165,6 +221,33 @@ class MQProducer:
                 raise RuntimeError(f"send failed with status {result.status}")
         finally:
             msg.destroy()
+
+    def send_batch(self, topic: str, messages: list[OutgoingMessage]) -> None:
+        """Send ``messages`` to ``topic`` in one request; returns once the broker stored them all."""
+        import ctypes
+
+        from rocketmq.ffi import _CSendResult
+
+        dll = self._dll
+        batch = dll.CreateBatchMessage()
+        try:
+            encoded_topic = topic.encode()
+            for message in messages:
+                handle = self._message(encoded_topic, message)
+                try:
+                    status = dll.AddMessage(batch, handle)  # copies the message into the batch
+                finally:
+                    dll.DestroyMessage(handle)
+                if int(status) != 0:
+                    raise RuntimeError(f"could not add a message to the batch (status {int(status)})")
+            result = _CSendResult()
+            status = dll.SendBatchMessage(self.producer._handle, batch, ctypes.pointer(result))
+            if int(status) != 0 or result.sendStatus != 0:
+                error = dll.GetLatestErrorMessage()
+                raise RuntimeError(f"batch send failed (status {int(status)}/{result.sendStatus}): "
+                                   f"{error.decode('utf-8', 'replace') if error else 'no detail'}")
+        finally:
+            dll.DestroyBatchMessage(batch)
 
     def shutdown(self) -> None:
         self.producer.shutdown()
