@@ -242,24 +242,16 @@ def bench_mq(n: int, threads: list[int]) -> None:
     shutil.rmtree(WORK / "mq", ignore_errors=True)
     broker = Broker(WORK / "mq" / "store")
     try:
-        # publish -> landed, concurrently: one producer process (one sending thread: multi-threaded send_sync is
-        # broken in this client) per third of the corpus, and one consumer.
+        # publish -> landed, concurrently: one producer process (synchronous batch sends) and one consumer
         lines = corpus.read_bytes().splitlines(keepends=True)
-        parts = []
-        for k in range(3):
-            part = WORK / "mq" / f"part{k}.jsonl"
-            part.write_bytes(b"".join(lines[k::3]))
-            parts.append(part)
         data = WORK / "mq" / "e2e"
         consumer = subprocess.Popen([*CLI, "consume", "--data-dir", str(data), "--namesrv", broker.address,
                                      "--group", "bench-e2e", "--topic", "BENCH", "--threads", "8", "--idle-timeout", "5"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         started = time.perf_counter()
-        publishers = [subprocess.Popen([*CLI, "publish", str(p), "--namesrv", broker.address, "--topic", "BENCH",
-                                        "--data-dir", str(WORK / "mq" / f"pub{k}")], stdout=subprocess.PIPE, text=True)
-                      for k, p in enumerate(parts)]
-        for p in publishers:
-            p.wait()
+        publisher = subprocess.Popen([*CLI, "publish", str(corpus), "--namesrv", broker.address, "--topic", "BENCH",
+                                      "--data-dir", str(WORK / "mq" / "pub")], stdout=subprocess.PIPE, text=True)
+        publisher.wait()
         published_s = time.perf_counter() - started
         consumer.wait(timeout=900)
         tables = landed_rows(data)
