@@ -5,7 +5,7 @@ WITH touched AS (
 ),
 events AS (
     SELECT e.*,
-        (e.pub_time, item_rank(e.event_type), e.message_id) AS event_order,
+        fold_order(e.pub_time, item_rank(e.event_type), e.message_id) AS event_order,
         CASE WHEN e.event_type IN ('ItemAdd', 'ItemUpshelf') THEN 'onsale'
              WHEN e.event_type IN ('ItemDownshelf', 'ItemPunishDownshelf') THEN 'instock'
              WHEN e.event_type IN ('ItemDelete', 'ItemPunishDelete') THEN 'deleted' END AS lifecycle_status

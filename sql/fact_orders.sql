@@ -5,7 +5,7 @@ WITH touched AS (
     SELECT DISTINCT key AS tid FROM etl.dirty_keys WHERE domain = 'trade'
 ),
 events AS (
-    SELECT e.*, (e.pub_time, trade_rank(e.event_type), e.message_id) AS event_order
+    SELECT e.*, fold_order(e.pub_time, trade_rank(e.event_type), e.message_id) AS event_order
     FROM trade_events AS e
     WHERE $full OR e.tid IN (SELECT tid FROM touched)
 ),

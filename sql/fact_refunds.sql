@@ -5,7 +5,7 @@ WITH touched AS (
 ),
 events AS (
     SELECT e.*,
-        (e.pub_time, refund_rank(e.event_type), e.message_id) AS event_order,
+        fold_order(e.pub_time, refund_rank(e.event_type), e.message_id) AS event_order,
         CASE e.event_type
             WHEN 'RefundCreated' THEN 'WAIT_SELLER_AGREE'
             WHEN 'RefundBuyerModifyAgreement' THEN 'WAIT_SELLER_AGREE'

@@ -5,7 +5,7 @@ WITH touched AS (
 ),
 events AS (
     SELECT e.*, coalesce(e.out_sid, '') AS shipment_sid, coalesce(e.trace_time, e.pub_time) AS trace_at,
-        (coalesce(e.trace_time, e.pub_time), action_rank(e.action), e.message_id) AS event_order
+        fold_order(coalesce(e.trace_time, e.pub_time), action_rank(e.action), e.message_id) AS event_order
     FROM logistics_events AS e
     WHERE $full OR (e.tid, coalesce(e.out_sid, '')) IN (SELECT (tid, out_sid) FROM touched)
 ),

@@ -76,3 +76,23 @@ def test_invalid_times(conn, value):
 def test_text_kept_exactly(conn):
     text = 'c** 🐱 "q" back\\\\slash\nnew line'
     assert field(conn, "j_text", text) == text
+
+
+MILLI = timedelta(milliseconds=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.lists(st.tuples(st.integers(min_value=-2, max_value=2), st.integers(min_value=0, max_value=99),
+                          st.sampled_from([-(2**63), -1, 0, 1, 2**53 + 1, 2**63 - 1]) | st.integers(-(2**63), 2**63 - 1)),
+                min_size=2, max_size=10))
+def test_fold_order_sorts_like_time_rank_message_id(conn, base, offsets):
+    """The packed HUGEINT the folds compare orders events exactly as the contract's (time, rank, message_id):
+    times a millisecond apart, equal times with different ranks, equal time and rank with extreme message ids."""
+    base = base.replace(microsecond=base.microsecond // 1000 * 1000)  # times carry at most milliseconds
+    keys = [(base + k * MILLI, rank, message_id) for k, rank, message_id in offsets]
+    packed = conn.execute(
+        "SELECT list(fold_order(t, r, m) ORDER BY i) FROM (SELECT unnest(?::TIMESTAMP[]) AS t, "
+        "unnest(?::INTEGER[]) AS r, unnest(?::BIGINT[]) AS m, unnest(range(?)) AS i)",
+        [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], len(keys)]).fetchone()[0]
+    assert sorted(range(len(keys)), key=lambda i: packed[i]) == sorted(range(len(keys)), key=lambda i: keys[i])
