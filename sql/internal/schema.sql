@@ -3,46 +3,46 @@
 CREATE SCHEMA IF NOT EXISTS etl;
 
 CREATE TABLE IF NOT EXISTS quarantine (
-    mq_msg_id VARCHAR, message_id BIGINT, topic VARCHAR, reason VARCHAR, detail VARCHAR, body VARCHAR,
+    mq_msg_id VARCHAR, message_id BIGINT, topic VARCHAR, reason VARCHAR, detail VARCHAR, body VARCHAR USING COMPRESSION zstd,
     received_at TIMESTAMP
 );
 
 CREATE TABLE IF NOT EXISTS trade_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR, buyer_open_uid VARCHAR,
-    status VARCHAR, trade_type VARCHAR, payment DECIMAL(18,2), content VARCHAR
+    status VARCHAR, trade_type VARCHAR, payment DECIMAL(18,2), content VARCHAR USING COMPRESSION zstd
 );
 
 CREATE TABLE IF NOT EXISTS refund_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, refund_id BIGINT, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR,
     buyer_open_uid VARCHAR, refund_fee DECIMAL(18,2), bill_type VARCHAR, refund_phase VARCHAR, modified TIMESTAMP,
-    content VARCHAR
+    content VARCHAR USING COMPRESSION zstd
 );
 
 CREATE TABLE IF NOT EXISTS item_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, num_iid BIGINT, seller_nick VARCHAR, title VARCHAR, price DECIMAL(18,2), quantity BIGINT,
-    sku_id BIGINT, sku_quantity BIGINT, changed_fields VARCHAR, content VARCHAR
+    sku_id BIGINT, sku_quantity BIGINT, changed_fields VARCHAR, content VARCHAR USING COMPRESSION zstd
 );
 
 CREATE TABLE IF NOT EXISTS logistics_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, tid BIGINT, out_sid VARCHAR, company_name VARCHAR, action VARCHAR, description VARCHAR,
-    trace_time TIMESTAMP, content VARCHAR
+    trace_time TIMESTAMP, content VARCHAR USING COMPRESSION zstd
 );
 
 CREATE TABLE IF NOT EXISTS rating_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, tid BIGINT, oid BIGINT, num_iid BIGINT, seller_nick VARCHAR, biz_type BIGINT, feedback VARCHAR,
-    impr_words VARCHAR, gmt_modified TIMESTAMP, content VARCHAR
+    impr_words VARCHAR, gmt_modified TIMESTAMP, content VARCHAR USING COMPRESSION zstd
 );
 
 CREATE TABLE IF NOT EXISTS fenxiao_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, fenxiao_id BIGINT, sub_order_id BIGINT, tc_order_id BIGINT, supplier_username VARCHAR,
     distributor_username VARCHAR, trade_type VARCHAR, refund_fee DECIMAL(18,2), distributor_payment DECIMAL(18,2),
-    content VARCHAR
+    content VARCHAR USING COMPRESSION zstd
 );
 
 CREATE TABLE IF NOT EXISTS fact_orders (
@@ -84,8 +84,8 @@ CREATE TABLE IF NOT EXISTS etl.ingested_batches (batch_id VARCHAR PRIMARY KEY, f
 CREATE TABLE IF NOT EXISTS etl.deliveries (
     mq_msg_id VARCHAR, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
     reason VARCHAR, detail VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT,
-    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT, content VARCHAR,
-    body BLOB  -- only for quarantined deliveries (NULL otherwise)
+    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT, content VARCHAR USING COMPRESSION zstd,
+    body BLOB USING COMPRESSION zstd  -- only for quarantined deliveries (NULL otherwise)
 );
 ALTER TABLE etl.deliveries ADD COLUMN IF NOT EXISTS body BLOB;  -- build databases made before the column existed
 
