@@ -50,7 +50,11 @@ def publish_file(path: str, *, namesrv: str, topic: str, log_dir: Path, tags: st
                             for msg_id, line_tags, keys, body in
                             zip(columns["mq_msg_id"], columns["tags"], columns["keys"], columns["body"])]
                 for batch in batches(messages):
-                    producer.send_batch(topic, batch)
+                    try:
+                        producer.send_batch(topic, batch)
+                    except RuntimeError as exc:
+                        raise RuntimeError(f"{exc}; {sent:,} messages of {path} were stored before it (publishing "
+                                           "the file again sends them again: the warehouse drops the duplicates)") from None
                     sent += len(batch)
     finally:
         producer.shutdown()

@@ -243,9 +243,12 @@ class MQProducer:
             result = _CSendResult()
             status = dll.SendBatchMessage(self.producer._handle, batch, ctypes.pointer(result))
             if int(status) != 0 or result.sendStatus != 0:
-                error = dll.GetLatestErrorMessage()
-                raise RuntimeError(f"batch send failed (status {int(status)}/{result.sendStatus}): "
-                                   f"{error.decode('utf-8', 'replace') if error else 'no detail'}")
+                from rocketmq.ffi import _CStatus
+
+                error = (dll.GetLatestErrorMessage() or b"").decode("utf-8", "replace").strip()
+                code = _CStatus(int(status)).name if int(status) in set(_CStatus) else int(status)
+                raise RuntimeError(f"the broker did not confirm a batch of {len(messages)} messages "
+                                   f"({code}, send status {result.sendStatus}){': ' + error if error else ''}")
         finally:
             dll.DestroyBatchMessage(batch)
 
