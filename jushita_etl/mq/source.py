@@ -205,22 +205,13 @@ class MQProducer:
         return handle
 
     def send(self, topic: str, body: bytes, *, tags: str | None, keys: str | None, msg_id: str | None) -> None:
-        from rocketmq.client import Message
-
-        msg = Message(topic)
+        handle = self._message(topic.encode(), OutgoingMessage(body, tags, keys, msg_id))
         try:
-            if tags:
-                msg.set_tags(tags)
-            if keys:
-                msg.set_keys(keys)
-            if msg_id:  # a replayed delivery keeps its id (see REPLAY_MSG_ID)
-                msg.set_property(REPLAY_MSG_ID, msg_id)
-            self._dll.SetByteMessageBody(msg._handle, body, len(body))  # exact bytes, NULs included
-            result = self.producer.send_sync(msg)
+            result = self.producer.send_sync(handle)
             if int(result.status) != 0:
                 raise RuntimeError(f"send failed with status {result.status}")
         finally:
-            msg.destroy()
+            self._dll.DestroyMessage(handle)
 
     def send_batch(self, topic: str, messages: list[OutgoingMessage]) -> None:
         """Send ``messages`` to ``topic`` in one request; returns once the broker stored them all."""
