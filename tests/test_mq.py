@@ -251,6 +251,8 @@ def test_batch_body_splits_into_the_messages_the_client_encoded():
     assert split_batch(one + two) == [(0, b"body-0\x00x", "KEYS\x01k0\x02TAGS\x01TagA\x02UNIQ_KEY\x01AB\x02"),
                                       (3, "{\"n\": \"是\"}".encode(), "TAGS\x01TagB\x02")]
     assert split_batch(b"") == []
+    with pytest.raises(ValueError, match="malformed batch"):  # a zero size must not loop forever
+        split_batch(struct.pack(">iiiii", 0, 0, 0, 0, 0) + b"\x00\x00")
 
 
 def test_publish_batches_spread_small_files_and_cap_large_ones():

@@ -95,6 +95,8 @@ def split_batch(body: bytes) -> list[tuple[int, bytes, str]]:
     messages, pos = [], 0
     while pos + 20 <= len(body):
         size, _magic, _crc, flag, body_len = struct.unpack_from(">iiiii", body, pos)
+        if size < 22 + body_len or body_len < 0:
+            raise ValueError(f"malformed batch: a message of {size} bytes at offset {pos}")
         start = pos + 20
         (props_len,) = struct.unpack_from(">h", body, start + body_len)
         props = body[start + body_len + 2: start + body_len + 2 + props_len].decode("utf-8", "replace")
