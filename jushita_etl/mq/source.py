@@ -217,7 +217,7 @@ class MQProducer:
         """Send ``messages`` to ``topic`` in one request; returns once the broker stored them all."""
         import ctypes
 
-        from rocketmq.ffi import _CSendResult
+        from rocketmq.ffi import _CSendResult, _CStatus
 
         dll = self._dll
         batch = dll.CreateBatchMessage()
@@ -234,8 +234,6 @@ class MQProducer:
             result = _CSendResult()
             status = dll.SendBatchMessage(self.producer._handle, batch, ctypes.pointer(result))
             if int(status) != 0 or result.sendStatus != 0:
-                from rocketmq.ffi import _CStatus
-
                 error = (dll.GetLatestErrorMessage() or b"").decode("utf-8", "replace").strip()
                 code = _CStatus(int(status)).name if int(status) in set(_CStatus) else int(status)
                 raise RuntimeError(f"the broker did not confirm a batch of {len(messages)} messages "
