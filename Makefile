@@ -7,12 +7,19 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 
 .PHONY: install browser demo test bench ui clean
 
-install: $(STAMP)
+NATIVE := jushita_etl/mq/_landing_callback.so
+
+install: $(STAMP) $(NATIVE)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+# The consumer's native landing callback (built on first use otherwise; without a C compiler the consumer falls
+# back to its Python callback).
+$(NATIVE): jushita_etl/mq/landing_callback.c $(STAMP)
+	$(BIN)/python -m jushita_etl.mq.landing_callback
 
 demo: install
 	$(BIN)/jushita-etl demo

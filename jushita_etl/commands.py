@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from jushita_etl.cli import UserError, _env, _paths, subcommand
+from jushita_etl.mq import DEFAULT_THREADS
 
 
 def print_build_report(report) -> None:
@@ -107,7 +108,7 @@ def cmd_demo(args) -> int:
             published = publish_file(str(feed), namesrv=address, topic="jushita_sync_demo", log_dir=paths.logs / "rocketmq")
             print(f"{published.sent:,} messages in {published.seconds:.2f}s ({published.sent / max(published.seconds, 1e-9):,.0f}/s)")
             t = step("consume with the real RocketMQ consumer; each message durable on disk before it is acknowledged")
-            report = run_consumer(MQSettings(namesrv=address, group="jushita-etl-demo", topic="jushita_sync_demo", threads=8),
+            report = run_consumer(MQSettings(namesrv=address, group="jushita-etl-demo", topic="jushita_sync_demo"),
                                   paths, Bounds(max_messages=published.sent, idle_timeout=10, duration=300))
             print(f"{report.landed:,} deliveries landed in {report.batches} batch(es), {report.rate:,.0f}/s -> {paths.landing}")
         print("local broker stopped")
@@ -223,7 +224,8 @@ def _register_mq(sub, common):
     p.add_argument("--tags", default=_env("JUSHITA_MQ_TAGS", "*"), help="tag expression, e.g. 'A || B'; $JUSHITA_MQ_TAGS")
     p.add_argument("--model", choices=["clustering", "broadcasting"], default=_env("JUSHITA_MQ_MODEL", "clustering"))
     _credentials(p)
-    p.add_argument("--threads", type=int, default=int(_env("JUSHITA_MQ_THREADS", "8")), help="consume threads")
+    p.add_argument("--threads", type=int, default=int(_env("JUSHITA_MQ_THREADS", str(DEFAULT_THREADS))),
+                   help="consume threads: messages awaiting their fsync at once")
     p.add_argument("--max-messages", type=int, default=int(_env("JUSHITA_MQ_MAX_MESSAGES", "0")) or None)
     p.add_argument("--idle-timeout", type=float, default=_float_env("JUSHITA_MQ_IDLE_TIMEOUT"), help="stop after S seconds without messages")
     p.add_argument("--duration", type=float, default=_float_env("JUSHITA_MQ_DURATION"), help="stop after S seconds")

@@ -290,3 +290,77 @@ def test_batch_send_keeps_each_message_tags_keys_and_bytes(broker, tmp_path):
         "BATCH-1": (b"\xff\xfe not utf-8", "B", None),
         "BATCH-2": (b"{}", None, "k2"),
     }
+
+
+def _delivery(i: int):
+    from jushita_etl.landing.wal import Delivery
+
+    return Delivery(mq_msg_id=f"N{i:06d}", mq_topic="T", tags=None if i % 3 == 0 else f"tag{i % 5}", keys=None,
+                    queue_id=i % 4, queue_offset=i, born_timestamp=1_700_000_000_000 + i, reconsume_times=i % 2,
+                    body=b'{"i": %d}\x00\xff' % i)
+
+
+def test_native_log_acknowledges_written_records_with_grouped_syncs(tmp_path):
+    """The native callback's log: an append returns only once its record is in the segment, many concurrent
+    appends share each fdatasync, and compaction turns the records into exactly the deliveries given."""
+    import threading
+
+    from jushita_etl.landing.wal import encode
+    from jushita_etl.mq.landing_callback import NativeLandingLog
+
+    log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
+    late = []
+
+    def callback(i: int) -> None:
+        record = encode(_delivery(i), 1_800_000_000_000)
+        assert log.append_record(record)
+        if record not in b"".join(p.read_bytes() for p in log.dir.glob("*.wal")):
+            late.append(i)
+
+    threads = [threading.Thread(target=lambda k=k: [callback(k * 100 + j) for j in range(100)]) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    counts = log.stats()
+    log.close()
+    assert not late, f"acknowledged before written: {late[:5]}"
+    assert (counts.landed, counts.rejected) == (1600, 0)
+    assert 0 < counts.syncs < 1600  # group commit
+    assert not log.append_record(encode(_delivery(0), 0)), "a closed log refuses records"
+    rows = {r["mq_msg_id"]: r for r in landed_rows(tmp_path)}
+    assert len(rows) == 1600
+    for i in (0, 1, 799, 1599):
+        d, row = _delivery(i), rows[f"N{i:06d}"]
+        assert (row["mq_topic"], row["tags"], row["keys"], row["queue_id"], row["queue_offset"], row["born_timestamp"],
+                row["reconsume_times"], row["body"]) == (d.mq_topic, d.tags, d.keys, d.queue_id, d.queue_offset,
+                                                         d.born_timestamp, d.reconsume_times, d.body)
+        assert row["received_at"].timestamp() * 1000 == 1_800_000_000_000
+
+
+def test_native_log_never_acknowledges_what_it_could_not_write(tmp_path):
+    """A failed write (here: the file size limit) refuses that record and every later one, close says why,
+    and the next log start recovers every acknowledged record from the segment left behind."""
+    import resource
+
+    from jushita_etl.landing.wal import encode
+    from jushita_etl.mq.landing_callback import NativeLandingLog
+
+    log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    acknowledged, refused = [], []
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, hard))
+        for i in range(1000):
+            (acknowledged if log.append_record(encode(_delivery(i), 0)) else refused).append(i)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
+    assert acknowledged and refused and max(acknowledged) < min(refused)
+    with pytest.raises(RuntimeError, match="File too large"):
+        log.close()
+    recovered = NativeLandingLog(tmp_path / "landing")
+    recovered.close()
+    landed_ids = {r["mq_msg_id"] for r in landed_rows(tmp_path)}
+    assert {f"N{i:06d}" for i in acknowledged} <= landed_ids

@@ -11,6 +11,7 @@ from pydantic import PrivateAttr
 
 from jushita_etl import settings
 from jushita_etl.warehouse import db
+from jushita_etl.mq import DEFAULT_THREADS
 
 WAREHOUSE_POOL = "warehouse_writer"
 """Concurrency pool of every asset that writes the build database: one writer at a time (dagster.yaml)."""
@@ -58,7 +59,7 @@ def resources() -> dg.Definitions:
         "mq": MQResource(namesrv=env("JUSHITA_MQ_NAMESRV", ""), group=env("JUSHITA_MQ_GROUP", ""),
                          topic=env("JUSHITA_MQ_TOPIC", ""), tags=env("JUSHITA_MQ_TAGS", "*"),
                          model=env("JUSHITA_MQ_MODEL", "clustering"), access_key=env("JUSHITA_MQ_ACCESS_KEY", ""),
-                         channel=env("JUSHITA_MQ_CHANNEL", "CLOUD"), threads=int(env("JUSHITA_MQ_THREADS", "8"))),
+                         channel=env("JUSHITA_MQ_CHANNEL", "CLOUD"), threads=int(env("JUSHITA_MQ_THREADS", str(DEFAULT_THREADS)))),
         "top": TopResource(url=env("JUSHITA_TOP_URL", DEFAULT_URL), app_key=env("JUSHITA_APP_KEY", ""),
                            sign_method=env("JUSHITA_TOP_SIGN_METHOD", "md5")),
     })

@@ -2,7 +2,9 @@
 
 The RocketMQ push consumer calls back once per message and advances its offset as soon as the callback returns
 success. ``DurableLog.append`` returns only once the delivery is fsynced: concurrent callbacks (one per consume
-thread) are written and fsynced together by one flusher thread, so one fsync covers many messages.
+thread) are written and fsynced together by one flusher thread, so one fsync covers many messages. The consumer's
+native callback (``jushita_etl/mq/landing_callback.c``) does the same without Python and writes the same record
+layout into the same kind of directory; ``SegmentLog`` is what both share.
 
 Segments are rotated by count, bytes and age, and compacted into Parquet micro-batches by the landing store; the
 batch id is the segment's name, so compacting a segment twice (after a crash) is a no-op. Each process writes in
@@ -22,13 +24,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import pyarrow as pa
 
 from jushita_etl.landing.batches import LANDING_SCHEMA, BatchStore, CommittedBatch, fsync_dir, read_manifest
 
 HEADER = struct.Struct("<II")  # payload length, crc32(payload)
-META = struct.Struct("<I")
+FIXED = struct.Struct("<iqqqi")  # queue_id, queue_offset, born_timestamp, received_ms, reconsume_times
+TEXT_LENGTH = struct.Struct("<i")  # then msg_id, topic, tags, keys: length (-1: null) and UTF-8 bytes; then the body
+NULL_TEXT = TEXT_LENGTH.pack(-1)
 DELIVERY_SCHEMA = pa.schema([f for f in LANDING_SCHEMA if f.name != "batch_id"])
 CHINA_OFFSET_S = 8 * 3600  # received_at is China wall-clock time, like every time in the warehouse
 
@@ -47,27 +50,40 @@ class Delivery:
 
 
 def encode(d: Delivery, received_ms: int) -> bytes:
-    meta = orjson.dumps([d.mq_msg_id, d.mq_topic, d.tags, d.keys, d.queue_id, d.queue_offset, d.born_timestamp,
-                         d.reconsume_times, received_ms])
-    payload = META.pack(len(meta)) + meta + d.body
+    """One log record (the layout landing_callback.c writes too; little-endian)."""
+    parts = [FIXED.pack(d.queue_id, d.queue_offset, d.born_timestamp, received_ms, d.reconsume_times)]
+    for text in (d.mq_msg_id, d.mq_topic, d.tags, d.keys):
+        if text is None:
+            parts.append(NULL_TEXT)
+        else:
+            raw = text.encode()
+            parts += [TEXT_LENGTH.pack(len(raw)), raw]
+    parts.append(d.body)
+    payload = b"".join(parts)
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 def read_segment(path: Path) -> pa.Table:
     """The intact records of a segment as a delivery table (a torn tail is ignored)."""
     data = path.read_bytes()
-    columns: list[list] = [[] for _ in DELIVERY_SCHEMA]
+    rows: list[tuple] = []
     pos = 0
     while pos + HEADER.size <= len(data):
         length, crc = HEADER.unpack_from(data, pos)
-        payload = data[pos + HEADER.size: pos + HEADER.size + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
+        start, end = pos + HEADER.size, pos + HEADER.size + length
+        if end > len(data) or zlib.crc32(data[start:end]) != crc:
             break
-        (meta_len,) = META.unpack_from(payload)
-        meta = orjson.loads(payload[META.size: META.size + meta_len])
-        for column, value in zip(columns, [*meta[:8], payload[META.size + meta_len:], meta[8]]):
-            column.append(value)
-        pos += HEADER.size + length
+        queue_id, queue_offset, born, received_ms, reconsume_times = FIXED.unpack_from(data, start)
+        at = start + FIXED.size
+        texts = []
+        for _ in range(4):
+            (n,) = TEXT_LENGTH.unpack_from(data, at)
+            at += TEXT_LENGTH.size
+            texts.append(None if n < 0 else data[at:at + n].decode("utf-8", "replace"))
+            at += max(n, 0)
+        rows.append((*texts, queue_id, queue_offset, born, reconsume_times, data[at:end], received_ms))
+        pos = end
+    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in DELIVERY_SCHEMA]
     columns[-1] = pa.array(columns[-1], pa.timestamp("ms"))
     return pa.table(columns, schema=DELIVERY_SCHEMA)
 
@@ -105,13 +121,15 @@ def recover_orphans(store: BatchStore) -> int:
     return recovered
 
 
-class DurableLog:
-    def __init__(self, landing_dir: Path, *, segment_rows: int = 50_000, segment_bytes: int = 64 << 20,
-                 segment_seconds: float = 2.0, fsync: bool = True):
+class SegmentLog:
+    """What every durable log shares: its own directory under ``landing/wal`` (held with an exclusive lock, named
+    by start time and pid), the recovery of directories whose owner died, and a compactor thread that turns each
+    closed segment into the Parquet batch named after it. Subclasses write the segments."""
+
+    def __init__(self, landing_dir: Path, *, fsync: bool = True):
         self.store = BatchStore(landing_dir, fsync=fsync)
         self.store.repair()
         self.fsync = fsync
-        self.segment_rows, self.segment_bytes, self.segment_seconds = segment_rows, segment_bytes, segment_seconds
         self.root = Path(landing_dir) / "wal"
         self.root.mkdir(parents=True, exist_ok=True)
         self.committed: list[CommittedBatch] = []
@@ -121,20 +139,55 @@ class DurableLog:
         self._lock_file = open(self.dir / "owner.lock", "w")
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock = threading.Lock()
+        self._failure: BaseException | None = None
+        self._compact_queue: queue.Queue = queue.Queue()  # closed segment paths; None ends the compactor
+        self._compactor = threading.Thread(target=self._compact_loop, name="wal-compact", daemon=True)
+        self._compactor.start()
+
+    def _compact(self, segment: Path) -> None:
+        batch = compact_segment(self.store, segment)
+        if batch:
+            self.committed.append(batch)
+
+    def _compact_loop(self) -> None:
+        while True:
+            segment = self._compact_queue.get()
+            if segment is None:
+                return
+            try:
+                self._compact(segment)
+            except BaseException as exc:  # the segment stays on disk and is compacted at the next start
+                with self._lock:
+                    self._failure = exc
+
+    def _release(self) -> None:
+        """After the last segment was handed to the compactor: wait for it, then give the directory up."""
+        self._compact_queue.put(None)
+        self._compactor.join()
+        if self._failure is not None:
+            raise RuntimeError(f"landing log failed: {self._failure}")
+        self._lock_file.close()
+        (self.dir / "owner.lock").unlink(missing_ok=True)
+        self.dir.rmdir()
+
+
+class DurableLog(SegmentLog):
+    """The log appended to from Python (one ``append`` per delivery, from any thread)."""
+
+    def __init__(self, landing_dir: Path, *, segment_rows: int = 50_000, segment_bytes: int = 64 << 20,
+                 segment_seconds: float = 2.0, fsync: bool = True):
+        super().__init__(landing_dir, fsync=fsync)
+        self.segment_rows, self.segment_bytes, self.segment_seconds = segment_rows, segment_bytes, segment_seconds
         self._work = threading.Condition(self._lock)  # the flusher waits here for records
         self._pending: list[bytes] = []
         # One lock per waiting append (parallel to _pending), released by the flusher once its record is fsynced:
         # each fsync wakes exactly the callbacks it made durable, instead of every waiting consume thread.
         self._waiters: list[threading.Lock] = []
         self._closed = False
-        self._failure: BaseException | None = None
         self._segment_no = 0
         self._open_segment()
-        self._compact_queue: queue.Queue = queue.Queue()
         self._flusher = threading.Thread(target=self._flush_loop, name="wal-flush", daemon=True)
-        self._compactor = threading.Thread(target=self._compact_loop, name="wal-compact", daemon=True)
         self._flusher.start()
-        self._compactor.start()
 
     # --- appending (any thread) ---------------------------------------------------------------------------
     def append(self, delivery: Delivery) -> None:
@@ -197,7 +250,6 @@ class DurableLog:
                         or (self._segment_rows and time.monotonic() - self._segment_opened >= self.segment_seconds)):
                     self._close_segment()
                     if closing:
-                        self._compact_queue.put(None)
                         return
                     self._open_segment()
         except BaseException as exc:
@@ -206,24 +258,6 @@ class DurableLog:
                 waiters, self._waiters = waiters + self._waiters, []
             for waiter in waiters:  # not durable: their callbacks raise, so the broker delivers them again
                 waiter.release()
-            self._compact_queue.put(None)
-
-    # --- compaction ---------------------------------------------------------------------------------------
-    def _compact(self, segment: Path) -> None:
-        batch = compact_segment(self.store, segment)
-        if batch:
-            self.committed.append(batch)
-
-    def _compact_loop(self) -> None:
-        while True:
-            segment = self._compact_queue.get()
-            if segment is None:
-                return
-            try:
-                self._compact(segment)
-            except BaseException as exc:  # the segment stays on disk and is compacted at the next start
-                with self._lock:
-                    self._failure = exc
 
     def close(self) -> None:
         """Flush, compact everything into Parquet and release the directory."""
@@ -231,10 +265,4 @@ class DurableLog:
             self._closed = True
             self._work.notify()
         self._flusher.join()
-        self._compactor.join()
-        if self._failure is not None:
-            raise RuntimeError(f"landing log failed: {self._failure}")
-        self._lock_file.close()
-        (self.dir / "owner.lock").unlink(missing_ok=True)
-        self.dir.rmdir()
-
+        self._release()

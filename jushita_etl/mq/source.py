@@ -3,7 +3,8 @@
 
 Each message is appended to the durable landing log; the callback returns CONSUME_SUCCESS only after the log
 has fsynced it, so the broker never advances past a message that is not on disk. Anything that goes wrong in
-the callback answers RECONSUME_LATER and the broker redelivers.
+the callback answers RECONSUME_LATER and the broker redelivers. The callback is the native one
+(``landing_callback.c``) when the log is a ``NativeLandingLog``, else the Python one below.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jushita_etl.landing.wal import Delivery, DurableLog
+from jushita_etl.landing.wal import Delivery, DurableLog, SegmentLog
+from jushita_etl.mq import DEFAULT_THREADS
 
 REPLAY_MSG_ID = "REPLAY_MSG_ID"
 """User property carrying a replayed delivery's original msg_id (the client always makes a new UNIQ_KEY)."""
@@ -31,7 +33,7 @@ class MQSettings:
     access_key: str | None = None
     secret_key: str | None = field(default=None, repr=False)  # never printed
     channel: str = "CLOUD"
-    threads: int = 8
+    threads: int = DEFAULT_THREADS
 
 
 class _MessageReader:
@@ -132,10 +134,22 @@ class ConsumerStats:
             self.last_at = now
 
 
+class NativeStats:
+    """The same counts as ``ConsumerStats``, read from the native log."""
+
+    def __init__(self, log):
+        self._log = log
+
+    landed = property(lambda self: self._log.stats().landed)
+    failed = property(lambda self: self._log.stats().rejected)
+    first_at = property(lambda self: self._log.stats().first_at)
+    last_at = property(lambda self: self._log.stats().last_at)
+
+
 class MQConsumer:
     """A push consumer in one group that lands every message through ``log`` before acknowledging it."""
 
-    def __init__(self, settings: MQSettings, log: DurableLog, *, log_dir: Path, log_level: str = "warn"):
+    def __init__(self, settings: MQSettings, log: SegmentLog, *, log_dir: Path, log_level: str = "warn"):
         prepare_client_environment(log_dir)
         from rocketmq.client import ConsumeStatus, MessageModel, PushConsumer
         from rocketmq.ffi import _CLogLevel, dll
@@ -151,8 +165,16 @@ class MQConsumer:
         if settings.access_key:
             self.consumer.set_session_credentials(settings.access_key, settings.secret_key or "", settings.channel)
         dll.SetPushConsumerLogLevel(self.consumer._handle, _CLogLevel(LOG_LEVELS.get(log_level, 3)))
-        self._reader = _MessageReader()
-        self.consumer.subscribe(settings.topic, self._on_message, settings.tags or "*")
+        if isinstance(log, DurableLog):
+            self._reader = _MessageReader()
+            self.consumer.subscribe(settings.topic, self._on_message, settings.tags or "*")
+        else:  # the native callback: no Python per message
+            from rocketmq.exceptions import ffi_check
+
+            self.stats = NativeStats(log)
+            log.bind(self.consumer._handle)
+            ffi_check(dll.Subscribe(self.consumer._handle, settings.topic.encode(), (settings.tags or "*").encode()))
+            ffi_check(dll.RegisterMessageCallback(self.consumer._handle, log.callback))
 
     def _on_message(self, msg):
         try:

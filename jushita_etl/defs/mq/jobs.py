@@ -8,6 +8,7 @@ import dagster as dg
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.mq.consume import Bounds, run_consumer
 from jushita_etl.mq.source import MQSettings
+from jushita_etl.mq import DEFAULT_THREADS
 
 
 class MQResource(dg.ConfigurableResource):
@@ -21,7 +22,7 @@ class MQResource(dg.ConfigurableResource):
     model: str = "clustering"
     access_key: str = ""
     channel: str = "CLOUD"
-    threads: int = 8
+    threads: int = DEFAULT_THREADS
 
     @property
     def configured(self) -> bool:
