@@ -87,10 +87,18 @@ static uint32_t crc32_of(const unsigned char *data, size_t n) {
 }
 
 /* --- the log ---------------------------------------------------------------------------------------------- */
+/* An appender waiting for the sync that covers its record. Each sync wakes exactly the waiters it covers: with
+ * 128 consume threads, one broadcast per sync woke every one of them just to send most back to sleep. */
+typedef struct waiter {
+    pthread_cond_t cond;
+    uint64_t seq;
+    struct waiter *next;
+} waiter_t;
+
 typedef struct {
     pthread_mutex_t mu;
-    pthread_cond_t work;    /* the flusher waits here for records */
-    pthread_cond_t durable; /* appenders wait here for the fsync that covers their record */
+    pthread_cond_t work;         /* the flusher waits here for records */
+    waiter_t *oldest, *newest;   /* waiting appenders, in sequence order */
     char *pending;          /* records appended since the flusher last took them */
     size_t pending_len, pending_cap;
     uint64_t pending_rows;
@@ -124,10 +132,21 @@ static int64_t china_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + CHINA_OFFSET_MS;
 }
 
+/* Wake the waiters whose records are covered by the last sync (all of them once the log failed). */
+static void wake_locked(wal_t *w) {
+    while (w->oldest && (w->oldest->seq <= w->synced || w->failed)) {
+        waiter_t *done = w->oldest;
+        w->oldest = done->next;
+        if (!w->oldest) w->newest = NULL;
+        done->next = NULL;
+        pthread_cond_signal(&done->cond);
+    }
+}
+
 static void fail_locked(wal_t *w, const char *what) {
     if (!w->failed) snprintf(w->error, sizeof w->error, "%s: %s", what, strerror(errno));
     w->failed = 1;
-    pthread_cond_broadcast(&w->durable);
+    wake_locked(w);
 }
 
 static int open_segment(wal_t *w) {
@@ -204,7 +223,7 @@ static void *flush_loop(void *arg) {
         w->syncs += len && w->do_fsync;
         w->rows += rows;
         w->bytes += len;
-        pthread_cond_broadcast(&w->durable);
+        wake_locked(w);
         if (closing || w->rows >= w->max_rows || w->bytes >= w->max_bytes ||
             (w->rows && monotonic_now() - w->opened >= w->max_seconds)) {
             close_segment_locked(w);
@@ -220,8 +239,13 @@ static void *flush_loop(void *arg) {
     return NULL;
 }
 
+static __thread waiter_t self_waiter;
+static __thread int self_waiter_ready;
+
 /* Append one encoded record and wait until an fsync covers it. 0 when durable, -1 when the log failed/closed. */
 static int append_durably(wal_t *w, const void *record, size_t len) {
+    waiter_t *me = &self_waiter;
+    if (!self_waiter_ready) pthread_cond_init(&me->cond, NULL), self_waiter_ready = 1;
     pthread_mutex_lock(&w->mu);
     if (w->closing || w->failed) {
         w->rejected++;
@@ -243,8 +267,11 @@ static int append_durably(wal_t *w, const void *record, size_t len) {
     w->pending_len += len;
     w->pending_rows++;
     uint64_t seq = ++w->appended;
+    me->seq = seq, me->next = NULL;
+    if (w->newest) w->newest->next = me; else w->oldest = me;
+    w->newest = me;
     pthread_cond_signal(&w->work);
-    while (w->synced < seq && !w->failed) pthread_cond_wait(&w->durable, &w->mu);
+    while (w->synced < seq && !w->failed) pthread_cond_wait(&me->cond, &w->mu);
     int ok = w->synced >= seq;
     double now = monotonic_now();
     if (ok) {
@@ -387,7 +414,6 @@ wal_t *jwal_open(const char *dir, uint64_t max_rows, uint64_t max_bytes, double 
     if (!w) return NULL;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
-    pthread_cond_init(&w->durable, NULL);
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     w->max_rows = max_rows, w->max_bytes = max_bytes, w->max_seconds = max_seconds, w->do_fsync = do_fsync;
     if (open_segment(w) != 0 || pthread_create(&w->flusher, NULL, flush_loop, w) != 0) {
@@ -442,6 +468,5 @@ void jwal_free(wal_t *w) {
     free(w->pending);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
-    pthread_cond_destroy(&w->durable);
     free(w);
 }
