@@ -187,9 +187,10 @@ def cmd_publish(args) -> int:
     _probe(args.namesrv, args.topic, args)
     report = publish_file(args.file, namesrv=args.namesrv, topic=args.topic, tags=args.tags,
                           access_key=args.access_key, secret_key=args.secret_key, channel=args.channel,
-                          log_dir=_paths(args).logs / "rocketmq",
+                          log_dir=_paths(args).logs / "rocketmq", producers=args.producers,
                           on_bad=lambda bad: print(f"skipped {bad.where}: {bad.reason}", file=sys.stderr))
-    print(f"published {report.sent:,} messages to {args.topic} in {report.seconds:.2f}s "
+    by = f" by {report.producers} producers" if report.producers > 1 else ""
+    print(f"published {report.sent:,} messages to {args.topic}{by} in {report.seconds:.2f}s "
           f"({report.sent / max(report.seconds, 1e-9):,.0f}/s)")
     return 0
 
@@ -251,6 +252,9 @@ def _register_mq(sub, common):
     p.add_argument("--namesrv", default=_env("JUSHITA_MQ_NAMESRV"))
     p.add_argument("--topic", default=_env("JUSHITA_MQ_TOPIC", "jushita_sync"))
     p.add_argument("--tags", default=None, help="tags for every message (default: the line's tags, else the envelope topic)")
+    p.add_argument("--producers", type=int, default=None,
+                   help="producer processes, each sending one range of the file (default: 2 for files of 16 MB "
+                        "and more on 2+ cores, else 1)")
     _credentials(p)
     p.set_defaults(func=cmd_publish)
 

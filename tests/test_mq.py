@@ -364,3 +364,43 @@ def test_native_log_never_acknowledges_what_it_could_not_write(tmp_path):
     recovered.close()
     landed_ids = {r["mq_msg_id"] for r in landed_rows(tmp_path)}
     assert {f"N{i:06d}" for i in acknowledged} <= landed_ids
+
+
+def test_line_ranges_cover_the_file_in_whole_lines(tmp_path):
+    from jushita_etl.mq.publish import line_ranges
+
+    path = tmp_path / "lines.jsonl"
+    lines = [b"x" * (i * 37 % 200) + b"\n" for i in range(500)] + [b"last line without newline"]
+    path.write_bytes(b"".join(lines))
+    data = path.read_bytes()
+    for parts in (1, 2, 3, 7, 600):
+        ranges = line_ranges(str(path), parts)
+        assert 1 <= len(ranges) <= parts
+        assert b"".join(data[start:end] for start, end, _ in ranges) == data
+        for start, end, first_line in ranges:
+            assert start == 0 or data[start - 1:start] == b"\n"
+            assert first_line == data[:start].count(b"\n") + 1
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert line_ranges(str(tmp_path / "empty.jsonl"), 2) == []
+
+
+def test_several_producers_send_every_line_once(broker, tmp_path):
+    """publish --producers 3: each producer process sends one range of the file; every good line arrives once,
+    a bad line is reported with its line number in the whole file."""
+    feed = tmp_path / "feed.jsonl"
+    with open(feed, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=60, seed=21))
+    lines = feed.read_bytes().splitlines(keepends=True)
+    bad_at = len(lines) * 2 // 3  # past the first range: its line number counts the lines before that range
+    lines.insert(bad_at, b"{not json\n")
+    feed.write_bytes(b"".join(lines))
+    result = run("publish", str(feed), "--namesrv", broker.address, "--topic", "PARALLEL", "--producers", "3",
+                 "--data-dir", str(tmp_path / "pub"))
+    assert result.returncode == 0, result.stderr
+    assert "by 3 producers" in result.stdout
+    assert f"feed.jsonl:{bad_at + 1}: not JSON" in result.stderr
+    feed.write_bytes(b"".join(line for line in lines if line != b"{not json\n"))
+    result = run("consume", "--data-dir", str(tmp_path / "out"), "--namesrv", broker.address, "--group", "G-parallel",
+                 "--topic", "PARALLEL", "--idle-timeout", "3")
+    assert result.returncode == 0, result.stderr
+    assert landed(tmp_path / "out") == replay_bodies(feed)

@@ -65,21 +65,7 @@ def iter_blocks(stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes | memory
     except (OSError, ValueError, io.UnsupportedOperation):  # stdin, pipes, empty files
         mapped = None
     if mapped is not None:
-        view, start, size, line_no = memoryview(mapped), 0, len(mapped), 1
-        try:
-            while start < size:
-                end = mapped.rfind(b"\n", start, min(start + BLOCK_BYTES, size)) + 1
-                if end <= start:  # one line longer than a block, or a last line without newline
-                    end = mapped.find(b"\n", start) + 1 or size
-                block = view[start:end]
-                lines = int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
-                if end == size and not mapped[size - 1:size] == b"\n":
-                    block, lines = bytes(block) + b"\n", lines + 1
-                yield line_no, block, lines
-                line_no += lines
-                start = end
-        finally:
-            del view
+        yield from mapped_blocks(mapped, 0, len(mapped), 1)
         return
     line_no, tail = 1, b""
     while True:
@@ -97,6 +83,25 @@ def iter_blocks(stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes | memory
         line_no += lines
     if tail.strip():
         yield line_no, tail + b"\n", 1
+
+
+def mapped_blocks(mapped: mmap.mmap, start: int, size: int, line_no: int) -> Iterator[tuple[int, bytes | memoryview, int]]:
+    """The blocks of whole lines in ``mapped[start:size]`` (``start`` begins a line, numbered ``line_no``)."""
+    view = memoryview(mapped)
+    try:
+        while start < size:
+            end = mapped.rfind(b"\n", start, min(start + BLOCK_BYTES, size)) + 1
+            if end <= start:  # one line longer than a block, or a last line without newline
+                end = min(mapped.find(b"\n", start) + 1 or size, size)
+            block = view[start:end]
+            lines = int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
+            if end == size and not mapped[size - 1:size] == b"\n":
+                block, lines = bytes(block) + b"\n", lines + 1
+            yield line_no, block, lines
+            line_no += lines
+            start = end
+    finally:
+        del view
 
 
 def land_replay(

@@ -6,12 +6,14 @@ small file spreads over several requests and therefore over the topic's queues, 
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from jushita_etl.landing.replay import iter_blocks, parse_block
+from jushita_etl.landing.replay import mapped_blocks, parse_block
 from jushita_etl.mq.source import MQProducer, OutgoingMessage
 
 MAX_BATCH = 128
@@ -25,6 +27,16 @@ class PublishReport:
     sent: int
     bad_lines: int
     seconds: float
+    producers: int = 1
+
+
+PARALLEL_FROM_BYTES = 16 << 20  # below this, starting a second producer process costs more than it saves
+
+
+def default_producers(path: str) -> int:
+    """One producer per core for big files. The client's producer is CPU-bound (it builds and encodes every
+    message, ~100 µs each) and must not be shared between threads, so parallel means processes."""
+    return min(2, os.cpu_count() or 1) if os.path.getsize(path) >= PARALLEL_FROM_BYTES else 1
 
 
 def envelope_topic(body: bytes) -> str | None:
@@ -32,33 +44,93 @@ def envelope_topic(body: bytes) -> str | None:
     return match.group(1).decode("utf-8", "replace") if match else None
 
 
+@dataclass(frozen=True)
+class _Target:
+    namesrv: str
+    topic: str
+    log_dir: Path
+    tags: str | None
+    access_key: str | None
+    secret_key: str | None = field(repr=False)  # handed to producer processes through a pipe, never argv or logs
+    channel: str
+
+
 def publish_file(path: str, *, namesrv: str, topic: str, log_dir: Path, tags: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None, channel: str = "CLOUD",
-                 on_bad=None) -> PublishReport:
-    producer = MQProducer(namesrv, access_key=access_key, secret_key=secret_key, channel=channel, log_dir=log_dir)
-    started, sent, bad = time.perf_counter(), 0, 0
+                 producers: int | None = None, on_bad=None) -> PublishReport:
+    """Send every line of a replay file. With several producers the file is cut at line boundaries into one
+    range per producer process; messages then arrive in file order per range, not overall (clustering consumers
+    get no order across queues anyway, and the warehouse orders events by their own times)."""
+    target = _Target(namesrv, topic, log_dir, tags, access_key, secret_key, channel)
+    producers = producers or default_producers(path)
+    started = time.perf_counter()
+    ranges = line_ranges(path, producers)
+    if len(ranges) <= 1:
+        sent, bad, error = _publish_range(path, *(ranges[0] if ranges else (0, 0, 1)), target)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the parent may hold client threads (the demo) and a forked client is not safe
+        with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_publish_range, [path] * len(ranges), *zip(*ranges), [target] * len(ranges)))
+        sent = sum(r[0] for r in results)
+        bad = [item for r in results for item in r[1]]  # in file order: the ranges are
+        error = next((r[2] for r in results if r[2]), None)
+    for item in bad:
+        if on_bad:
+            on_bad(item)
+    if error:
+        raise RuntimeError(f"{error}; {sent:,} messages of {path} were stored (publishing the file again sends "
+                           "them again: the warehouse drops the duplicates)")
+    return PublishReport(sent=sent, bad_lines=len(bad), seconds=time.perf_counter() - started,
+                         producers=max(len(ranges), 1))
+
+
+def line_ranges(path: str, parts: int) -> list[tuple[int, int, int]]:
+    """(start, end, first line number) of up to ``parts`` byte ranges of whole lines covering the file."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return []
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            cuts = [0]
+            for k in range(1, parts):
+                cut = mapped.find(b"\n", max(size * k // parts, cuts[-1])) + 1
+                if 0 < cut < size:
+                    cuts.append(cut)
+            cuts.append(size)
+            cuts = sorted(set(cuts))
+            ranges, line_no = [], 1
+            for start, end in zip(cuts, cuts[1:]):
+                ranges.append((start, end, line_no))
+                line_no += mapped[start:end].count(b"\n")
+            return ranges
+
+
+def _publish_range(path: str, start: int, end: int, first_line: int, target: _Target):
+    """One producer sending the lines in [start, end): (sent, bad lines, error or None)."""
+    producer = MQProducer(target.namesrv, access_key=target.access_key, secret_key=target.secret_key,
+                          channel=target.channel, log_dir=target.log_dir)
+    sent, bad = 0, []
     try:
-        with open(path, "rb") as stream:
-            for first_line, block, lines in iter_blocks(stream):
-                table, bad_lines = parse_block(block, path, first_line, lines)
-                bad += len(bad_lines)
-                for item in bad_lines:
-                    if on_bad:
-                        on_bad(item)
-                columns = table.select(["mq_msg_id", "tags", "keys", "body"]).to_pydict()
-                messages = [OutgoingMessage(body, tags or line_tags or envelope_topic(body), keys, msg_id)
-                            for msg_id, line_tags, keys, body in
-                            zip(columns["mq_msg_id"], columns["tags"], columns["keys"], columns["body"])]
-                for batch in batches(messages):
-                    try:
-                        producer.send_batch(topic, batch)
-                    except RuntimeError as exc:
-                        raise RuntimeError(f"{exc}; {sent:,} messages of {path} were stored before it (publishing "
-                                           "the file again sends them again: the warehouse drops the duplicates)") from None
-                    sent += len(batch)
+        with open(path, "rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)  # unmapped when the last view is gone
+        for line_no, block, lines in mapped_blocks(mapped, start, end, first_line):
+            table, bad_lines = parse_block(block, path, line_no, lines)
+            bad += bad_lines
+            columns = table.select(["mq_msg_id", "tags", "keys", "body"]).to_pydict()
+            messages = [OutgoingMessage(body, target.tags or line_tags or envelope_topic(body), keys, msg_id)
+                        for msg_id, line_tags, keys, body in
+                        zip(columns["mq_msg_id"], columns["tags"], columns["keys"], columns["body"])]
+            for batch in batches(messages):
+                producer.send_batch(target.topic, batch)
+                sent += len(batch)
+    except RuntimeError as exc:
+        return sent, bad, str(exc)
     finally:
         producer.shutdown()
-    return PublishReport(sent=sent, bad_lines=bad, seconds=time.perf_counter() - started)
+    return sent, bad, None
 
 
 def batches(messages: list[OutgoingMessage]) -> list[list[OutgoingMessage]]:
