@@ -10,6 +10,7 @@ message log plus offsets on disk, so a restart loses nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -19,6 +20,8 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from jushita_etl.mq import remoting as rm
 
@@ -43,11 +46,18 @@ class Record:
     body: bytes
     deliver_at: float = 0.0  # retry messages stay invisible until then
 
-    @property
+    # A stored record never changes, so what every pull of every group needs from it is computed once.
+    @functools.cached_property
     def tags(self) -> str | None:
         return rm.parse_properties(self.properties).get("TAGS")
 
     def encode(self, store_host: str) -> bytes:
+        cached = self.__dict__.get("_encoded")
+        if cached is None or cached[0] != store_host:
+            cached = self.__dict__["_encoded"] = (store_host, self._encode(store_host))
+        return cached[1]
+
+    def _encode(self, store_host: str) -> bytes:
         topic = self.topic.encode()
         props = self.properties.encode()
         size = 91 + len(self.body) + len(topic) + len(props)
@@ -65,8 +75,8 @@ class Record:
 
 
 def _record_to_disk(r: Record) -> bytes:
-    meta = json.dumps([r.topic, r.queue_id, r.queue_offset, r.physical_offset, r.flag, r.sys_flag, r.born_timestamp,
-                       r.born_host, r.store_timestamp, r.reconsume_times, r.properties, r.deliver_at]).encode()
+    meta = orjson.dumps([r.topic, r.queue_id, r.queue_offset, r.physical_offset, r.flag, r.sys_flag, r.born_timestamp,
+                       r.born_host, r.store_timestamp, r.reconsume_times, r.properties, r.deliver_at])
     payload = struct.pack(">I", len(meta)) + meta + r.body
     return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import functools
 import json
 import socket
 import struct
@@ -105,6 +106,7 @@ def split_batch(body: bytes) -> list[tuple[int, bytes, str]]:
     return messages
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of addresses, encoded into every message pulled
 def host_bytes(address: str) -> bytes:
     host, port = address.rsplit(":", 1)
     return socket.inet_aton(host) + struct.pack(">I", int(port))
