@@ -404,3 +404,20 @@ def test_several_producers_send_every_line_once(broker, tmp_path):
                  "--topic", "PARALLEL", "--idle-timeout", "3")
     assert result.returncode == 0, result.stderr
     assert landed(tmp_path / "out") == replay_bodies(feed)
+
+
+def test_consumer_falls_back_to_the_python_log_without_a_compiler(tmp_path, monkeypatch, capsys):
+    import jushita_etl.mq.landing_callback as native
+    from jushita_etl.landing.wal import DurableLog
+    from jushita_etl.mq.consume import open_log
+
+    monkeypatch.setattr(native, "_library", None)
+    monkeypatch.setattr(native, "LIBRARY", tmp_path / "not-built.so")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
+    monkeypatch.delenv("CC", raising=False)
+    log = open_log(tmp_path / "landing")
+    try:
+        assert type(log) is DurableLog
+    finally:
+        log.close()
+    assert "no C compiler" in capsys.readouterr().err
