@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # The consumer's native landing callback (built on first use otherwise; without a C compiler the consumer falls
 # back to its Python callback).
-$(NATIVE): jushita_etl/mq/landing_callback.c $(STAMP)
+$(NATIVE): jushita_etl/mq/landing_callback.c | $(STAMP)
 	$(BIN)/python -m jushita_etl.mq.landing_callback
 
 demo: install
