@@ -53,3 +53,15 @@ def land_and_build(data_dir: Path, records: list[dict], instance: dg.DagsterInst
     land_files([str(feed)], p.landing, quiet=True)
     run_build(p, instance=instance)
     return p
+
+
+def concurrent_callbacks(callback, *, threads: int = 16, each: int = 100) -> None:
+    """Call ``callback(i)`` for i in range(threads * each) from ``threads`` threads at once, as a consumer's
+    consume threads call back (thread k takes k*each ... k*each + each - 1)."""
+    import threading
+
+    workers = [threading.Thread(target=lambda k=k: [callback(k * each + j) for j in range(each)]) for k in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)

@@ -9,7 +9,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from support import delivery, envelope, write_replay
+from support import concurrent_callbacks, delivery, envelope, write_replay
 
 from jushita_etl.cli import land_files, main
 from jushita_etl.landing.batches import read_manifest
@@ -127,7 +127,6 @@ def test_durable_log_returns_only_after_the_fsync_that_covers_the_record(tmp_pat
     """The consumer's acknowledgement rule: append() returns once an fsync covered its bytes, for every one of
     many concurrent callbacks (one fsync serves several of them)."""
     import os
-    import threading
 
     import jushita_etl.landing.wal as wal
 
@@ -150,11 +149,7 @@ def test_durable_log_returns_only_after_the_fsync_that_covers_the_record(tmp_pat
         if f"M{i:08d}".encode() not in segment:
             errors.append(i)
 
-    threads = [threading.Thread(target=lambda k=k: [callback(k * 100 + j) for j in range(100)]) for k in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    concurrent_callbacks(callback)
     assert not errors, f"acknowledged before durable: {errors[:5]}"
     assert len(fsyncs) < 1600  # group commit: fewer fsyncs than records
     log.close()

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from mq_support import (BrokerProcess, consumer, durable_count, landed, landed_rows, replay_bodies, run, wait_for)
+from support import concurrent_callbacks
 
 from jushita_etl.simulate.feed import FeedConfig, write_feed
 
@@ -303,8 +304,6 @@ def _delivery(i: int):
 def test_native_log_acknowledges_written_records_with_grouped_syncs(tmp_path):
     """The native callback's log: an append returns only once its record is in the segment, many concurrent
     appends share each fdatasync, and compaction turns the records into exactly the deliveries given."""
-    import threading
-
     from jushita_etl.landing.wal import encode
     from jushita_etl.mq.landing_callback import NativeLandingLog
 
@@ -317,11 +316,7 @@ def test_native_log_acknowledges_written_records_with_grouped_syncs(tmp_path):
         if record not in b"".join(p.read_bytes() for p in log.dir.glob("*.wal")):
             late.append(i)
 
-    threads = [threading.Thread(target=lambda k=k: [callback(k * 100 + j) for j in range(100)]) for k in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    concurrent_callbacks(callback)
     counts = log.stats()
     log.close()
     assert not late, f"acknowledged before written: {late[:5]}"
