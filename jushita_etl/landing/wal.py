@@ -136,6 +136,8 @@ class SegmentLog:
         self.recovered = recover_orphans(self.store)
         self.dir = self.root / f"{time.time_ns():020d}-{os.getpid()}"
         self.dir.mkdir()
+        if fsync:
+            fsync_dir(self.root)
         self._lock_file = open(self.dir / "owner.lock", "w")
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock = threading.Lock()
@@ -212,6 +214,8 @@ class DurableLog(SegmentLog):
         self._segment_no += 1
         self._segment_path = self.dir / f"{time.time_ns():020d}-w{os.getpid()}-{self._segment_no:06d}.wal"
         self._segment = open(self._segment_path, "ab", buffering=0)
+        if self.fsync:  # the new name must survive a power cut too, before any record in it is acknowledged
+            fsync_dir(self.dir)
         self._segment_rows = self._segment_bytes_written = 0
         self._segment_opened = time.monotonic()
 

@@ -159,7 +159,14 @@ static int open_segment(wal_t *w) {
     w->fd = open(w->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     w->rows = w->bytes = 0;
     w->opened = monotonic_now();
-    return w->fd < 0 ? -1 : 0;
+    if (w->fd < 0) return -1;
+    if (w->do_fsync) { /* the new name must survive a power cut too, before any record in it is acknowledged */
+        int dir = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int synced = dir >= 0 && fsync(dir) == 0;
+        if (dir >= 0) close(dir);
+        if (!synced) return -1;
+    }
+    return 0;
 }
 
 static void close_segment_locked(wal_t *w) {
