@@ -399,6 +399,11 @@ def test_several_producers_send_every_line_once(broker, tmp_path):
                  "--topic", "PARALLEL", "--idle-timeout", "3")
     assert result.returncode == 0, result.stderr
     assert landed(tmp_path / "out") == replay_bodies(feed)
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    result = run("publish", str(tmp_path / "empty.jsonl"), "--namesrv", broker.address, "--topic", "PARALLEL",
+                 "--producers", "3", "--data-dir", str(tmp_path / "pub"))
+    assert result.returncode == 0, result.stderr
+    assert "published 0 messages" in result.stdout
 
 
 def test_consumer_falls_back_to_the_python_log_without_a_compiler(tmp_path, monkeypatch, capsys):

@@ -65,8 +65,10 @@ def publish_file(path: str, *, namesrv: str, topic: str, log_dir: Path, tags: st
     producers = producers or default_producers(path)
     started = time.perf_counter()
     ranges = line_ranges(path, producers)
-    if len(ranges) <= 1:
-        sent, bad, error = _publish_range(path, *(ranges[0] if ranges else (0, 0, 1)), target)
+    if not ranges:  # an empty file
+        return PublishReport(sent=0, bad_lines=0, seconds=time.perf_counter() - started)
+    if len(ranges) == 1:
+        sent, bad, error = _publish_range(path, *ranges[0], target)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -75,7 +77,7 @@ def publish_file(path: str, *, namesrv: str, topic: str, log_dir: Path, tags: st
         with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_publish_range, [path] * len(ranges), *zip(*ranges), [target] * len(ranges)))
         sent = sum(r[0] for r in results)
-        bad = [item for r in results for item in r[1]]  # in file order: the ranges are
+        bad = [item for r in results for item in r[1]]  # in file order, as the ranges are
         error = next((r[2] for r in results if r[2]), None)
     for item in bad:
         if on_bad:
@@ -84,7 +86,7 @@ def publish_file(path: str, *, namesrv: str, topic: str, log_dir: Path, tags: st
         raise RuntimeError(f"{error}; {sent:,} messages of {path} were stored (publishing the file again sends "
                            "them again: the warehouse drops the duplicates)")
     return PublishReport(sent=sent, bad_lines=len(bad), seconds=time.perf_counter() - started,
-                         producers=max(len(ranges), 1))
+                         producers=len(ranges))
 
 
 def line_ranges(path: str, parts: int) -> list[tuple[int, int, int]]:
