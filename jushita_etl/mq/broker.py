@@ -76,7 +76,7 @@ class Record:
 
 def _record_to_disk(r: Record) -> bytes:
     meta = orjson.dumps([r.topic, r.queue_id, r.queue_offset, r.physical_offset, r.flag, r.sys_flag, r.born_timestamp,
-                       r.born_host, r.store_timestamp, r.reconsume_times, r.properties, r.deliver_at])
+                         r.born_host, r.store_timestamp, r.reconsume_times, r.properties, r.deliver_at])
     payload = struct.pack(">I", len(meta)) + meta + r.body
     return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
 
