@@ -162,13 +162,16 @@ class SegmentLog:
                 with self._lock:
                     self._failure = exc
 
-    def _release(self) -> None:
-        """After the last segment was handed to the compactor: wait for it, then give the directory up."""
+    def _release(self, write_error: str | None = None) -> None:
+        """After the last segment was handed to the compactor: wait for it, then give the directory up. After a
+        failure (of the writer: ``write_error``, or of compaction) the directory and its segments stay, unlocked,
+        for the next start to compact (``recover_orphans``), and this raises."""
         self._compact_queue.put(None)
         self._compactor.join()
-        if self._failure is not None:
-            raise RuntimeError(f"landing log failed: {self._failure}")
         self._lock_file.close()
+        failure = write_error or self._failure
+        if failure is not None:
+            raise RuntimeError(f"landing log failed: {failure}")
         (self.dir / "owner.lock").unlink(missing_ok=True)
         self.dir.rmdir()
 

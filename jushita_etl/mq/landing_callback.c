@@ -322,7 +322,7 @@ static void put_text(buf_t *b, const char *s, int null_when_empty) {
     if (n > 0) put(b, s, (size_t)n);
 }
 
-int jwal_encode(buf_t *b, const char *msg_id, const char *topic, const char *tags, const char *keys, int32_t queue_id,
+static int jwal_encode(buf_t *b, const char *msg_id, const char *topic, const char *tags, const char *keys, int32_t queue_id,
                 int64_t queue_offset, int64_t born_timestamp, int32_t reconsume_times, int64_t received_ms,
                 const char *body, size_t body_len) {
     size_t strings = 16 + (msg_id ? strlen(msg_id) : 0) + (topic ? strlen(topic) : 0) + (tags ? strlen(tags) : 0) +

@@ -30,17 +30,21 @@ class NativeUnavailable(RuntimeError):
     pass
 
 
+def _up_to_date() -> bool:
+    return LIBRARY.exists() and LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime
+
+
 def build(force: bool = False) -> Path:
     """Compile the library next to its source when it is missing or older than the source. A lock file keeps
     concurrent processes from compiling over each other; the result appears atomically (rename)."""
-    if not force and LIBRARY.exists() and LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime:
+    if not force and _up_to_date():
         return LIBRARY
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise NativeUnavailable("no C compiler (cc or gcc) to build the native landing callback")
     with open(LIBRARY.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and LIBRARY.exists() and LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime:
+        if not force and _up_to_date():  # another process built it while this one waited
             return LIBRARY
         partial = LIBRARY.with_suffix(f".{os.getpid()}.tmp")
         result = subprocess.run([compiler, "-O2", "-Wall", "-shared", "-fPIC", "-o", str(partial), str(SOURCE),
@@ -156,12 +160,7 @@ class NativeLandingLog(SegmentLog):
         self._hand_closed()
         self._final_stats = self.stats()
         self._lib.jwal_free(self._handle)
-        if failed:  # what was written stays in the directory: the next start compacts it (recover_orphans)
-            self._compact_queue.put(None)
-            self._compactor.join()
-            self._lock_file.close()
-            raise RuntimeError(f"landing log failed: {error.value.decode(errors='replace')}")
-        self._release()
+        self._release(error.value.decode(errors="replace") if failed else None)
 
 
 if __name__ == "__main__":  # `python -m jushita_etl.mq.landing_callback`: build ahead (make install does)
