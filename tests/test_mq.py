@@ -421,3 +421,35 @@ def test_consumer_falls_back_to_the_python_log_without_a_compiler(tmp_path, monk
     finally:
         log.close()
     assert "no C compiler" in capsys.readouterr().err
+
+
+def test_the_clients_mktime_import_gets_a_known_dst_flag(tmp_path):
+    """The month-end workaround (client_mktime.c): once a producer exists, librocketmq.so's own mktime import goes
+    through the wrapper, which answers what mktime answers for tm_isdst = -1 whatever flag it is handed."""
+    import ctypes
+
+    from rocketmq.ffi import _DYLIB_PATH
+
+    from jushita_etl.mq import native
+    from jushita_etl.mq.source import MQProducer, fix_client_mktime
+
+    MQProducer("127.0.0.1:1", log_dir=tmp_path / "logs").shutdown()  # never connects: no message is sent
+    assert fix_client_mktime()
+    lib = ctypes.CDLL(str(native.build("client_mktime")))
+    lib.jmk_imported_mktime.restype = lib.jmk_wrapper.restype = ctypes.c_void_p
+    lib.jmk_imported_mktime.argtypes = [ctypes.c_char_p]
+    assert lib.jmk_imported_mktime(_DYLIB_PATH.encode()) == lib.jmk_wrapper()
+    assert lib.jmk_imported_mktime(b"/no/such/library.so") is None
+
+    class Tm(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_int) for name in
+                    ("sec", "min", "hour", "mday", "mon", "year", "wday", "yday", "isdst")] + [
+                   ("gmtoff", ctypes.c_long), ("zone", ctypes.c_char_p)]
+
+    libc = ctypes.CDLL(None)
+    libc.mktime.restype = ctypes.c_long
+    wrapper = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.POINTER(Tm))(lib.jmk_wrapper())
+    for garbage in (-1, 0, 1, 0x7F7F7F7F):
+        # the client's month window: day 0 of the month, as it builds it, with an uninitialised DST flag
+        given, unknown = Tm(mday=0, mon=10, year=126, isdst=garbage), Tm(mday=0, mon=10, year=126, isdst=-1)
+        assert wrapper(ctypes.byref(given)) == libc.mktime(ctypes.byref(unknown)) != -1

@@ -1,5 +1,5 @@
-"""The consumer's native landing callback (``landing_callback.c``): built with the system C compiler on first use,
-loaded with ctypes, and wrapped here as a ``SegmentLog`` whose segments the compactor turns into Parquet batches.
+"""The consumer's native landing callback (``landing_callback.c``, built by ``native.build``), loaded with ctypes
+and wrapped here as a ``SegmentLog`` whose segments the compactor turns into Parquet batches.
 
 ``NativeLandingLog.callback`` is registered with the client in place of a Python callback (see
 ``source.MQConsumer``): each message is encoded, appended and group-committed by C code on the client's consume
@@ -10,50 +10,16 @@ consumer falls back to the Python callback over ``DurableLog`` (same records, sa
 from __future__ import annotations
 
 import ctypes
-import fcntl
-import os
-import shutil
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from jushita_etl.landing.wal import SegmentLog
+from jushita_etl.mq import native
+from jushita_etl.mq.native import NativeUnavailable
 
-SOURCE = Path(__file__).with_suffix(".c")
-LIBRARY = SOURCE.with_name("_landing_callback.so")
+LIBRARY = native.library_path("landing_callback")
 _ERROR_SIZE = 512
-
-
-class NativeUnavailable(RuntimeError):
-    pass
-
-
-def _up_to_date() -> bool:
-    return LIBRARY.exists() and LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime
-
-
-def build(force: bool = False) -> Path:
-    """Compile the library next to its source when it is missing or older than the source. A lock file keeps
-    concurrent processes from compiling over each other; the result appears atomically (rename)."""
-    if not force and _up_to_date():
-        return LIBRARY
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        raise NativeUnavailable("no C compiler (cc or gcc) to build the native landing callback")
-    with open(LIBRARY.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and _up_to_date():  # another process built it while this one waited
-            return LIBRARY
-        partial = LIBRARY.with_suffix(f".{os.getpid()}.tmp")
-        result = subprocess.run([compiler, "-O2", "-Wall", "-shared", "-fPIC", "-o", str(partial), str(SOURCE),
-                                 "-lpthread", "-ldl"], capture_output=True, text=True)
-        if result.returncode != 0:
-            partial.unlink(missing_ok=True)
-            raise NativeUnavailable(f"building {SOURCE.name} failed: {result.stderr.strip()[-400:]}")
-        os.replace(partial, LIBRARY)
-    return LIBRARY
 
 
 _library: ctypes.CDLL | None = None
@@ -65,7 +31,7 @@ def library() -> ctypes.CDLL:
     global _library
     with _library_lock:
         if _library is None:
-            lib = ctypes.CDLL(str(build()))
+            lib = ctypes.CDLL(str(native.build("landing_callback", library=LIBRARY)))
             lib.jwal_load_client.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
             lib.jwal_open.restype = ctypes.c_void_p
             lib.jwal_open.argtypes = [ctypes.c_char_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_double, ctypes.c_int,
@@ -162,9 +128,3 @@ class NativeLandingLog(SegmentLog):
         self._lib.jwal_free(self._handle)
         self._release(error.value.decode(errors="replace") if failed else None)
 
-
-if __name__ == "__main__":  # `python -m jushita_etl.mq.landing_callback`: build ahead (make install does)
-    try:
-        print(f"built {build(force='--force' in sys.argv)}")
-    except NativeUnavailable as exc:
-        print(f"note: {exc}; the consumer will use the Python callback")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from jushita_etl.landing.wal import Delivery, DurableLog, SegmentLog
 from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.mq.native import NativeUnavailable
 
 REPLAY_MSG_ID = "REPLAY_MSG_ID"
 """User property carrying a replayed delivery's original msg_id (the client always makes a new UNIQ_KEY)."""
@@ -111,6 +112,30 @@ def prepare_client_environment(log_dir: Path) -> None:
     if "TZ" not in os.environ and Path("/etc/localtime").exists():
         os.environ["TZ"] = ":/etc/localtime"
         time.tzset()
+
+
+_mktime_fixed = False
+
+
+def fix_client_mktime() -> bool:
+    """Work around the client's month-end slowdown (``client_mktime.c``): on the last day of every month it calls
+    ``mktime`` with an uninitialised DST flag for every message id, ~90 µs each. Once per process; False when the
+    fix could not be applied (no C compiler, or a client library laid out differently): slower, same messages."""
+    global _mktime_fixed
+    if not _mktime_fixed:
+        import ctypes
+
+        from rocketmq.ffi import _DYLIB_PATH
+
+        from jushita_etl.mq import native
+
+        try:
+            lib = ctypes.CDLL(str(native.build("client_mktime")))
+        except NativeUnavailable:
+            return False
+        lib.jmk_patch.argtypes = [ctypes.c_char_p]
+        _mktime_fixed = lib.jmk_patch(_DYLIB_PATH.encode()) == 1
+    return _mktime_fixed
 
 
 class ConsumerStats:
@@ -213,6 +238,8 @@ class MQProducer:
         prepare_client_environment(log_dir)
         from rocketmq.client import Producer
         from rocketmq.ffi import _CLogLevel, dll
+
+        fix_client_mktime()
 
         self.producer = Producer(group)
         self.producer.set_namesrv_addr(namesrv)
