@@ -9,7 +9,7 @@
  * announces closed segments, which Python compacts into Parquet batches (jushita_etl/landing/wal.py).
  *
  * The record layout is the one wal.py reads and writes (see wal.encode); a torn record is caught by its CRC.
- * Built by jushita_etl/mq/native_callback.py with the system C compiler; the consumer falls back to the Python
+ * Built by jushita_etl/mq/native.py with the system C compiler; the consumer falls back to the Python
  * callback when it cannot be built.
  */
 #define _GNU_SOURCE

@@ -104,9 +104,10 @@ def _text(value: bytes | None) -> str | None:
 def prepare_client_environment(log_dir: Path) -> None:
     """Before the first client object: where its log goes and how it reads the time zone.
 
-    The client writes to $HOME/logs/rocketmq-cpp/. And it converts local times (``mktime``) for every message
-    id it makes; with TZ unset glibc re-reads /etc/localtime on each conversion (a stat and a zone-file check),
-    which measured 15-25% of the producer's CPU. ``TZ=:/etc/localtime`` names the same zone, read once."""
+    The client writes to $HOME/logs/rocketmq-cpp/. And it converts local times (``localtime``, and ``mktime``
+    for every message id on the last day of a month: see ``fix_client_mktime``); with TZ unset glibc re-reads
+    /etc/localtime on each conversion (a stat and a zone-file check), which measured 15-25% of the producer's
+    CPU. ``TZ=:/etc/localtime`` names the same zone, read once."""
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["HOME"] = str(log_dir)
     if "TZ" not in os.environ and Path("/etc/localtime").exists():
