@@ -10,7 +10,6 @@ message log plus offsets on disk, so a restart loses nothing.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ import struct
 import time
 import zlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -30,7 +29,26 @@ DELAY_LEVELS = [1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1
 MAGIC = 0xDAA320A7
 
 
-@dataclass
+_HEAD = struct.Struct(">iIiiiqqiq8sq8siqi")  # a pulled message up to its body (MessageDecoder's layout)
+
+
+_TAGS = "TAGS" + rm.NAME_SEP
+
+
+def tags_of(properties: str) -> str | None:
+    """The TAGS property, found without splitting every property."""
+    if properties.startswith(_TAGS):
+        start = len(_TAGS)
+    else:
+        at = properties.find(rm.PROP_SEP + _TAGS)
+        if at < 0:
+            return None
+        start = at + 1 + len(_TAGS)
+    end = properties.find(rm.PROP_SEP, start)
+    return properties[start:] if end < 0 else properties[start:end]
+
+
+@dataclass(slots=True)
 class Record:
     topic: str
     queue_id: int
@@ -45,32 +63,29 @@ class Record:
     properties: str
     body: bytes
     deliver_at: float = 0.0  # retry messages stay invisible until then
-
     # A stored record never changes, so what every pull of every group needs from it is computed once.
-    @functools.cached_property
-    def tags(self) -> str | None:
-        return rm.parse_properties(self.properties).get("TAGS")
+    tags: str | None = field(init=False, repr=False)
+    _encoded: tuple[str, bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tags = tags_of(self.properties)
 
     def encode(self, store_host: str) -> bytes:
-        cached = self.__dict__.get("_encoded")
+        cached = self._encoded
         if cached is None or cached[0] != store_host:
-            cached = self.__dict__["_encoded"] = (store_host, self._encode(store_host))
+            cached = self._encoded = (store_host, self._encode(store_host))
         return cached[1]
 
     def _encode(self, store_host: str) -> bytes:
         topic = self.topic.encode()
         props = self.properties.encode()
-        size = 91 + len(self.body) + len(topic) + len(props)
+        body = self.body
         return b"".join([
-            struct.pack(">iIiiiqqiq", size, MAGIC, zlib.crc32(self.body) & 0x7FFFFFFF, self.queue_id, self.flag,
-                        self.queue_offset, self.physical_offset, self.sys_flag, self.born_timestamp),
-            rm.host_bytes(self.born_host),
-            struct.pack(">q", self.store_timestamp),
-            rm.host_bytes(store_host),
-            struct.pack(">iq", self.reconsume_times, 0),
-            struct.pack(">i", len(self.body)), self.body,
-            struct.pack(">B", len(topic)), topic,
-            struct.pack(">h", len(props)), props,
+            _HEAD.pack(91 + len(body) + len(topic) + len(props), MAGIC, zlib.crc32(body) & 0x7FFFFFFF, self.queue_id,
+                       self.flag, self.queue_offset, self.physical_offset, self.sys_flag, self.born_timestamp,
+                       rm.host_bytes(self.born_host), self.store_timestamp, rm.host_bytes(store_host),
+                       self.reconsume_times, 0, len(body)),
+            body, len(topic).to_bytes(1, "big"), topic, len(props).to_bytes(2, "big", signed=True), props,
         ])
 
 
@@ -133,11 +148,13 @@ class Store:
             self.queues[topic] = [[] for _ in range(n)]
         return self.queues[topic]
 
-    def append(self, **fields) -> Record:
-        queues = self.ensure_topic(fields["topic"])
-        queue = queues[fields["queue_id"] % len(queues)]
-        record = Record(queue_id=fields.pop("queue_id") % len(queues), queue_offset=len(queue),
-                        physical_offset=self.next_physical, store_timestamp=int(time.time() * 1000), **fields)
+    def append(self, *, topic: str, queue_id: int, flag: int, sys_flag: int, born_timestamp: int, born_host: str,
+               reconsume_times: int, properties: str, body: bytes, deliver_at: float = 0.0) -> Record:
+        queues = self.ensure_topic(topic)
+        queue_id %= len(queues)
+        queue = queues[queue_id]
+        record = Record(topic, queue_id, len(queue), self.next_physical, flag, sys_flag, born_timestamp, born_host,
+                        int(time.time() * 1000), reconsume_times, properties, body, deliver_at)
         self.next_physical += 1
         queue.append(record)
         self.by_physical[record.physical_offset] = record
