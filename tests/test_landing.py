@@ -185,3 +185,34 @@ def test_durable_log_failure_raises_in_every_waiting_callback(tmp_path, monkeypa
     assert outcomes == ["failed"] * 8
     with pytest.raises(RuntimeError, match="I/O error"):
         log.append(_delivery(99))
+
+
+def test_native_segment_reader_equals_the_python_reader(tmp_path):
+    """The compactor's two readers of a log segment give the same table: empty, NUL and invalid-UTF-8 texts, null
+    tags and keys, empty and binary bodies, and a torn tail (dropped by both)."""
+    import struct
+    import zlib
+
+    from jushita_etl.landing import wal
+    from jushita_etl.mq import landing_callback
+
+    deliveries = [wal.Delivery(f"M{i:030X}", topic, tags, keys, i % 4, i, 1_700_000_000_000 + i, i % 3, body)
+                  for i, (topic, tags, keys, body) in enumerate([
+                      ("T", "taobao_trade_TradeCreate", None, b'{"id": 1}'),
+                      ("", None, "k1 k2", b""),
+                      ("T\x00nul", "", "", b"\x00\xff\xfe binary"),
+                      ("长", "标签", None, "正文".encode() * 300)] * 50)]
+    records = [wal.encode(d, 1_700_000_000_000 + i) for i, d in enumerate(deliveries)]
+    # a record whose topic is not UTF-8 (the client hands over whatever bytes a producer sent)
+    payload = (wal.FIXED.pack(0, 9, 9, 9, 0) + struct.pack("<i", 1) + b"X" + struct.pack("<i", 2) + b"\xff\xfe"
+               + struct.pack("<i", -1) + struct.pack("<i", -1) + b"body")
+    records.append(wal.HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    segment = tmp_path / "0001.wal"
+    segment.write_bytes(b"".join(records) + records[3][:40])  # the tail of a record torn by a crash
+    native, python = landing_callback.read_segment(segment), wal.read_segment_python(segment)
+    assert native.num_rows == len(deliveries) + 1
+    assert native.equals(python)
+    assert native.column("mq_topic")[-1].as_py() == "\ufffd\ufffd"
+    empty = tmp_path / "0002.wal"
+    empty.write_bytes(b"")
+    assert landing_callback.read_segment(empty).equals(wal.read_segment_python(empty))

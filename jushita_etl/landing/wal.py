@@ -64,7 +64,17 @@ def encode(d: Delivery, received_ms: int) -> bytes:
 
 
 def read_segment(path: Path) -> pa.Table:
-    """The intact records of a segment as a delivery table (a torn tail is ignored)."""
+    """The intact records of a segment as a delivery table (a torn tail is ignored): read natively when the
+    consumer's C library can be built, else record by record in Python (same table)."""
+    from jushita_etl.mq import landing_callback  # imports this module: only here, once both are loaded
+
+    try:
+        return landing_callback.read_segment(path)
+    except landing_callback.NativeUnavailable:
+        return read_segment_python(path)
+
+
+def read_segment_python(path: Path) -> pa.Table:
     data = path.read_bytes()
     rows: list[tuple] = []
     pos = 0

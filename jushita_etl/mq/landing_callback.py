@@ -10,11 +10,16 @@ consumer falls back to the Python callback over ``DurableLog`` (same records, sa
 from __future__ import annotations
 
 import ctypes
+import mmap
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from jushita_etl.landing.wal import SegmentLog
+import numpy as np
+import pyarrow as pa
+
+from jushita_etl.landing.wal import DELIVERY_SCHEMA, FIXED, SegmentLog
 from jushita_etl.mq import native
 from jushita_etl.mq.native import NativeUnavailable
 
@@ -51,6 +56,81 @@ def library() -> ctypes.CDLL:
                 raise NativeUnavailable(error.value.decode(errors="replace"))
             _library = lib
     return _library
+
+
+_reader_library: ctypes.CDLL | None = None
+INDEX_WIDTH = 11  # offsets per indexed record, see jwal_index
+INDEX_CHUNK = 1 << 16
+FIXED_DTYPE = np.dtype([("queue_id", "<i4"), ("queue_offset", "<i8"), ("born_timestamp", "<i8"),
+                        ("received_ms", "<i8"), ("reconsume_times", "<i4")])  # wal.FIXED, packed
+assert FIXED_DTYPE.itemsize == FIXED.size
+
+
+def _reader() -> ctypes.CDLL:
+    """The library's segment reader (no client needed: builds read segments too)."""
+    global _reader_library
+    with _library_lock:
+        if _reader_library is None:
+            lib = ctypes.CDLL(str(native.build("landing_callback", library=LIBRARY)))
+            lib.jwal_index.restype = ctypes.c_size_t
+            lib.jwal_index.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
+                                       ctypes.c_void_p, ctypes.c_size_t]
+            lib.jwal_gather.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                        ctypes.c_void_p, ctypes.c_void_p]
+            _reader_library = lib
+    return _reader_library
+
+
+def read_segment(path: Path) -> pa.Table:
+    """``wal.read_segment`` without a Python step per record: the file is mapped, indexed by ``jwal_index`` and
+    each column copied out by ``jwal_gather`` (the per-record loop measured 7-11 µs a record, and its garbage was
+    most of the consumer's page faults)."""
+    lib = _reader()
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return DELIVERY_SCHEMA.empty_table()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            data = np.frombuffer(mapped, np.uint8)
+            try:
+                return _segment_table(lib, data)
+            finally:
+                del data  # the map closes only once no array exports it; every column below is a copy
+
+
+def _segment_table(lib: ctypes.CDLL, data: np.ndarray) -> pa.Table:
+    chunks, pos = [], ctypes.c_size_t(0)
+    while True:
+        out = np.empty((INDEX_CHUNK, INDEX_WIDTH), np.int64)
+        count = lib.jwal_index(data.ctypes.data, len(data), ctypes.byref(pos), out.ctypes.data, INDEX_CHUNK)
+        chunks.append(out[:count])
+        if count < INDEX_CHUNK:
+            break
+    index = np.ascontiguousarray(np.concatenate(chunks))
+    rows = len(index)
+
+    def variable(field: int) -> pa.Array:
+        lengths = index[:, field + 1]
+        offsets = np.empty(rows + 1, np.int32)
+        values = np.empty(max(int(np.maximum(lengths, 0).sum()), 1), np.uint8)
+        lib.jwal_gather(data.ctypes.data, index.ctypes.data, rows, field, offsets.ctypes.data, values.ctypes.data)
+        nulls = int((lengths < 0).sum())
+        validity = pa.py_buffer(np.packbits(lengths >= 0, bitorder="little")) if nulls else None
+        return pa.Array.from_buffers(pa.binary(), rows, [validity, pa.py_buffer(offsets), pa.py_buffer(values)],
+                                     null_count=nulls)
+
+    def text(field: int) -> pa.Array:
+        raw = variable(field)
+        try:
+            return raw.cast(pa.string())
+        except pa.ArrowInvalid:  # not UTF-8 (the client passes any bytes): replaced, as the Python reader does
+            return pa.array([None if v is None else v.decode("utf-8", "replace") for v in raw.to_pylist()], pa.string())
+
+    fixed = data[index[:, :1] + np.arange(FIXED.size)].view(FIXED_DTYPE).reshape(rows)
+    columns = [text(1), text(3), text(5), text(7)]
+    columns += [pa.array(np.ascontiguousarray(fixed[name])) for name in ("queue_id", "queue_offset", "born_timestamp",
+                                                                          "reconsume_times")]
+    columns += [variable(9), pa.array(np.ascontiguousarray(fixed["received_ms"])).cast(pa.timestamp("ms"))]
+    return pa.table(columns, schema=DELIVERY_SCHEMA)
 
 
 @dataclass(frozen=True)
