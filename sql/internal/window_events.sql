@@ -5,20 +5,19 @@
 -- id, new msg_id), the copy born first wins (born_timestamp, then mq_msg_id), whatever the arrival order. It is
 -- chosen among all copies, so an id never lands in two partitions.
 CREATE OR REPLACE TEMP TABLE window_events AS
-WITH ids_in_window AS (
-    SELECT DISTINCT domain, message_id FROM etl.deliveries
-    WHERE domain IS NOT NULL AND reason IS NULL AND event_date >= $date_from AND event_date < $date_to
+WITH republished AS (
+    -- ids with more than one usable copy anywhere: only they need a choice (a hash aggregate over narrow columns;
+    -- ranking every id's copies instead measured 1.3-1.6 s against 0.5-0.7 s for 1M deliveries)
+    SELECT domain, message_id FROM etl.deliveries
+    WHERE domain IS NOT NULL AND reason IS NULL
+    GROUP BY ALL HAVING count(*) > 1
 ),
-canonical AS (
-    -- narrow on purpose: only the ordering columns go through the window, not the content
-    SELECT d.mq_msg_id, d.event_date FROM etl.deliveries AS d
-    SEMI JOIN ids_in_window AS w ON w.domain = d.domain AND w.message_id = d.message_id
+later_copies AS (
+    SELECT d.mq_msg_id FROM etl.deliveries AS d
+    SEMI JOIN republished AS r ON r.domain = d.domain AND r.message_id = d.message_id
     WHERE d.reason IS NULL
-    QUALIFY row_number() OVER (PARTITION BY d.domain, d.message_id ORDER BY d.born_timestamp, d.mq_msg_id) = 1
-),
-canonical_in_window AS (
-    SELECT mq_msg_id FROM canonical WHERE event_date >= $date_from AND event_date < $date_to
+    QUALIFY row_number() OVER (PARTITION BY d.domain, d.message_id ORDER BY d.born_timestamp, d.mq_msg_id) > 1
 )
 SELECT d.* FROM etl.deliveries AS d
-SEMI JOIN canonical_in_window AS c ON c.mq_msg_id = d.mq_msg_id
-WHERE d.event_date >= $date_from AND d.event_date < $date_to
+WHERE d.domain IS NOT NULL AND d.reason IS NULL AND d.event_date >= $date_from AND d.event_date < $date_to
+  AND d.mq_msg_id NOT IN (SELECT mq_msg_id FROM later_copies)
