@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Servers and consumers stop on SIGTERM even when started by a process that ignores it: Dagster, for one, sets
+    # SIGTERM to SIGINT's disposition, which is "ignore" in anything launched in the background by a shell.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -35,3 +35,21 @@ def test_demo_end_to_end(tmp_path):
     assert "reconciliation holds" in out and "GMV by day" in out and "local broker stopped" in out
     assert "Median hours from payment to signature" in out
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+def test_servers_stop_on_sigterm_even_when_the_parent_ignores_it():
+    """A parent that ignores SIGTERM (Dagster leaves it so after a run in a process started in the background)
+    passes that on to its children; the dev servers still stop when terminated."""
+    import os
+    import signal
+
+    env = {**os.environ, "JUSHITA_APP_KEY": "k", "JUSHITA_APP_SECRET": "s"}
+    gateway = subprocess.Popen([*CLI, "top-gateway", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    try:
+        assert "listening" in gateway.stdout.readline()
+        gateway.terminate()
+        assert gateway.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        gateway.kill()
+        gateway.wait()
