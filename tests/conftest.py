@@ -1,3 +1,4 @@
+import signal
 import sys
 from pathlib import Path
 
@@ -5,6 +6,11 @@ import dagster as dg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# A shell starts background jobs with SIGINT ignored, and every in-process Dagster run leaves SIGTERM set to SIGINT's
+# disposition: the servers these tests start would inherit an ignored SIGTERM. The usual Ctrl-C handler keeps both
+# ordinary however the suite was launched.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
