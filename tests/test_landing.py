@@ -216,3 +216,18 @@ def test_native_segment_reader_equals_the_python_reader(tmp_path):
     empty = tmp_path / "0002.wal"
     empty.write_bytes(b"")
     assert landing_callback.read_segment(empty).equals(wal.read_segment_python(empty))
+
+
+def test_closing_a_log_compacts_a_segment_left_unannounced(tmp_path):
+    """A segment that was closed but never handed to the compactor (the native writer out of memory) is still
+    landed when the log closes, and the log's directory goes away."""
+    from jushita_etl.landing import wal
+    from jushita_etl.mq.landing_callback import NativeLandingLog
+
+    log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
+    assert log.append_record(wal.encode(_delivery(1), 1_700_000_000_000))
+    (log.dir / "00000000000000000000-stray.wal").write_bytes(wal.encode(_delivery(2), 1_700_000_000_000))
+    log_dir = log.dir
+    log.close()
+    assert sorted(landed(tmp_path / "landing").column("mq_msg_id").to_pylist()) == ["M00000001", "M00000002"]
+    assert not log_dir.exists()

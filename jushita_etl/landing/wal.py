@@ -182,6 +182,8 @@ class SegmentLog:
         failure = write_error or self._failure
         if failure is not None:
             raise RuntimeError(f"landing log failed: {failure}")
+        for leftover in sorted(self.dir.glob("*.wal")):  # closed but never announced (the writer ran out of memory)
+            self._compact(leftover)
         (self.dir / "owner.lock").unlink(missing_ok=True)
         self.dir.rmdir()
 

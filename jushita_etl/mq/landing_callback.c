@@ -176,11 +176,16 @@ static void close_segment_locked(wal_t *w) {
         unlink(w->path);
         return;
     }
+    /* Out of memory, the segment is only not announced: it stays in the log directory, and closing the log (or
+     * the next start, after a crash) compacts it with whatever else is left there. */
     if (w->closed_len == w->closed_cap) {
-        w->closed_cap = w->closed_cap ? 2 * w->closed_cap : 16;
-        w->closed = realloc(w->closed, w->closed_cap * sizeof *w->closed);
+        size_t cap = w->closed_cap ? 2 * w->closed_cap : 16;
+        char **grown = realloc(w->closed, cap * sizeof *grown);
+        if (!grown) return;
+        w->closed = grown, w->closed_cap = cap;
     }
-    w->closed[w->closed_len++] = strdup(w->path);
+    char *path = strdup(w->path);
+    if (path) w->closed[w->closed_len++] = path;
 }
 
 static void *flush_loop(void *arg) {
