@@ -1,13 +1,13 @@
 -- rating_events: one row per platform message of topics taobao_traderate_*, from the window being rebuilt
 -- (temp table window_events, see sql/internal/window_events.sql).
 WITH events AS (
-    SELECT *, json_extract(content, ['$.tid', '$.oid', '$.num_iid', '$.seller_nick', '$.biz_type', '$.feedback',
-                                     '$.impr_words', '$.gmt_modified'])::VARCHAR[] AS f
+    SELECT *, json_extract_string(content, ['$.tid', '$.oid', '$.num_iid', '$.seller_nick', '$.biz_type', '$.feedback',
+                                            '$.impr_words', '$.gmt_modified']) AS f
     FROM window_events
     WHERE domain = 'rating'
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       j_int(f[1]) AS tid, j_int(f[2]) AS oid, j_int(f[3]) AS num_iid, j_text(f[4]) AS seller_nick,
-       j_int(f[5]) AS biz_type, j_text(f[6]) AS feedback, j_text(f[7]) AS impr_words, j_time(f[8]) AS gmt_modified,
+       s_int(f[1]) AS tid, s_int(f[2]) AS oid, s_int(f[3]) AS num_iid, f[4] AS seller_nick,
+       s_int(f[5]) AS biz_type, f[6] AS feedback, f[7] AS impr_words, s_time(f[8], content, '$.gmt_modified') AS gmt_modified,
        content
 FROM events

@@ -1,13 +1,13 @@
 -- trade_events: one row per platform message of topics taobao_trade_*, from the window being rebuilt
 -- (temp table window_events, see sql/internal/window_events.sql).
 WITH events AS (
-    SELECT *, json_extract(content, ['$.tid', '$.oid', '$.seller_nick', '$.buyer_nick', '$.buyer_open_uid',
-                                     '$.status', '$.type', '$.payment'])::VARCHAR[] AS f
+    SELECT *, json_extract_string(content, ['$.tid', '$.oid', '$.seller_nick', '$.buyer_nick', '$.buyer_open_uid',
+                                            '$.status', '$.type', '$.payment']) AS f
     FROM window_events
     WHERE domain = 'trade'
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       j_int(f[1]) AS tid, j_int(f[2]) AS oid, j_text(f[3]) AS seller_nick, j_text(f[4]) AS buyer_nick,
-       j_text(f[5]) AS buyer_open_uid, j_text(f[6]) AS status, j_text(f[7]) AS trade_type, j_money(f[8]) AS payment,
+       s_int(f[1]) AS tid, s_int(f[2]) AS oid, f[3] AS seller_nick, f[4] AS buyer_nick,
+       f[5] AS buyer_open_uid, f[6] AS status, f[7] AS trade_type, s_money(f[8]) AS payment,
        content
 FROM events

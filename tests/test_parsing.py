@@ -20,41 +20,53 @@ def conn(tmp_path_factory):
     c.close()
 
 
+def on_raw(conn, macro: str, raw: str):
+    """Apply a macro to the field v of the JSON object ``raw`` as its SQL hands the value over: the ingest macros
+    (j_*) get json_extract's JSON text, the event-table macros (s_*) json_extract_string's text (and s_time the
+    document and path as well)."""
+    if macro.startswith("j_"):
+        return conn.execute(f"SELECT {macro}((?::VARCHAR -> '$.v')::VARCHAR)", [raw]).fetchone()[0]
+    args = "t, doc, '$.v'" if macro == "s_time" else "t"
+    return conn.execute(f"SELECT {macro}({args}) FROM (SELECT ?::VARCHAR AS doc, json_extract_string(?, '$.v') AS t)",
+                        [raw, raw]).fetchone()[0]
+
+
 def field(conn, macro: str, value):
     """Apply a macro to ``value`` as it would arrive inside a content object."""
-    doc = orjson.dumps({"v": value})
-    return conn.execute(f"SELECT {macro}((?::VARCHAR -> '$.v')::VARCHAR)", [doc.decode()]).fetchone()[0]
+    return on_raw(conn, macro, orjson.dumps({"v": value}).decode())
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans())
 def test_int64_exact_as_number_or_digit_string(conn, value, as_text):
-    assert field(conn, "j_int", str(value) if as_text else value) == value
+    for macro in ("j_int", "s_int"):
+        assert field(conn, macro, str(value) if as_text else value) == value
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.integers(min_value=2**63, max_value=2**70))
 def test_out_of_range_integers_are_invalid(conn, value):
     raw = '{"v": %d}' % value  # above int64: invalid, never wrapped or rounded
-    assert conn.execute("SELECT j_int((?::VARCHAR -> '$.v')::VARCHAR)", [raw]).fetchone()[0] is None
+    assert on_raw(conn, "j_int", raw) is None and on_raw(conn, "s_int", raw) is None
 
 
 @pytest.mark.parametrize("value", [1.5, "1.5", "12ab", "", " 12", "+12", "1_000", "1e3", True, None, [1], {"a": 1}])
 def test_not_integers(conn, value):
-    assert field(conn, "j_int", value) is None
+    assert field(conn, "j_int", value) is None and field(conn, "s_int", value) is None
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.decimals(min_value=Decimal("-9999999999.99"), max_value=Decimal("9999999999.99"), places=2), st.booleans())
 def test_money_as_string_or_number(conn, amount, as_text):
     raw = '{"v": %s}' % (f'"{amount}"' if as_text else str(amount))
-    assert conn.execute("SELECT j_money((?::VARCHAR -> '$.v')::VARCHAR)", [raw]).fetchone()[0] == amount
+    assert on_raw(conn, "s_money", raw) == amount
 
 
 @pytest.mark.parametrize("value,expected", [("1799.00", "1799.00"), ("12", "12.00"), ("0.5", "0.50"), (12.5, "12.50"),
-                                            ("1,799.00", None), ("¥12", None), ("abc", None), (None, None)])
+                                            ("1,799.00", None), ("¥12", None), ("abc", None), (None, None),
+                                            (True, None), ({"a": 1}, None)])
 def test_money_forms(conn, value, expected):
-    result = field(conn, "j_money", value)
+    result = field(conn, "s_money", value)
     assert (None if result is None else f"{result:.2f}") == expected
 
 
@@ -63,19 +75,24 @@ def test_money_forms(conn, value, expected):
 def test_epoch_millis_become_china_wall_clock(conn, moment):
     moment = moment.replace(microsecond=0)
     millis = int(moment.replace(tzinfo=timezone.utc).timestamp() * 1000)
-    assert field(conn, "j_time", millis) == moment + timedelta(hours=8)
-    assert field(conn, "j_time", (moment + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")) == moment + timedelta(hours=8)
+    assert field(conn, "s_time", millis) == moment + timedelta(hours=8)
+    assert field(conn, "s_time", (moment + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")) == moment + timedelta(hours=8)
 
 
 @pytest.mark.parametrize("value", ["2026/11/11 10:00:00", "2026-11-11T10:00:00", "2026-02-30 10:00:00", "2026-11-11",
-                                   "1731290400000", "2026-11-11 10:00:00.5"])
+                                   "1731290400000", "2026-11-11 10:00:00.5", 1.5, 2**63, True, {"a": 1}, None])
 def test_invalid_times(conn, value):
-    assert field(conn, "j_time", value) is None
+    # "1731290400000" is a string of digits: epoch milliseconds must be a JSON integer
+    assert field(conn, "s_time", value) is None
 
 
 def test_text_kept_exactly(conn):
     text = 'c** 🐱 "q" back\\\\slash\nnew line'
     assert field(conn, "j_text", text) == text
+    # the event tables take json_extract_string's text as is: the same "text as given" as j_text, for every kind
+    for value in (text, 12, -1.5, {"a": [1, "x"]}, [1], True, None, "null"):
+        raw = orjson.dumps({"v": value}).decode()
+        assert conn.execute("SELECT json_extract_string(?, '$.v')", [raw]).fetchone()[0] == on_raw(conn, "j_text", raw)
 
 
 MILLI = timedelta(milliseconds=1)

@@ -14,20 +14,28 @@ CREATE OR REPLACE TEMP MACRO j_int(v) AS CASE
     WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT)
     WHEN left(v, 1) = '"' AND regexp_full_match(v ->> '$', '-?[0-9]+') THEN TRY_CAST(v ->> '$' AS BIGINT) END;
 
+-- The event tables read their fields with json_extract_string instead (one call per content object): it gives a
+-- string's value and any other value as its JSON text, exactly what j_text returns, so text columns need no macro
+-- and no value is parsed twice (measured: the trade_events fields 0.65 s -> 0.35 s for 430k rows). Integers and
+-- money accept a JSON number or a string of digits alike, so the text is all s_int and s_money need.
+CREATE OR REPLACE TEMP MACRO s_int(t) AS CASE WHEN regexp_full_match(t, '-?[0-9]+') THEN TRY_CAST(t AS BIGINT) END;
+
 -- Money in yuan: a decimal string or a JSON number, to DECIMAL(18,2).
-CREATE OR REPLACE TEMP MACRO j_money(v) AS CASE
-    WHEN regexp_full_match(v, '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(v AS DECIMAL(18,2))
-    WHEN left(v, 1) = '"' AND regexp_full_match(v ->> '$', '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(v ->> '$' AS DECIMAL(18,2)) END;
+CREATE OR REPLACE TEMP MACRO s_money(t) AS CASE
+    WHEN regexp_full_match(t, '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(t AS DECIMAL(18,2)) END;
 
 -- China wall-clock time from 'yyyy-MM-dd HH:mm:ss'.
 CREATE OR REPLACE TEMP MACRO china_time(s) AS CASE
     WHEN regexp_full_match(s, '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}')
     THEN try_strptime(s, '%Y-%m-%d %H:%M:%S') END;
 
--- A content time: the string form above, or a JSON integer of epoch milliseconds converted to China time.
-CREATE OR REPLACE TEMP MACRO j_time(v) AS CASE
-    WHEN left(v, 1) = '"' THEN china_time(v ->> '$')
-    WHEN regexp_full_match(v, '-?[0-9]+') THEN timezone('Asia/Shanghai', try(epoch_ms(v::BIGINT))::TIMESTAMPTZ) END;
+-- A content time (field path of doc, t its json_extract_string text): the string form above, or a JSON integer of
+-- epoch milliseconds converted to China time. Only digits are ambiguous (a string of digits is no time), so only
+-- for them is the value's type looked up.
+CREATE OR REPLACE TEMP MACRO s_time(t, doc, path) AS CASE
+    WHEN regexp_full_match(t, '-?[0-9]+') THEN CASE WHEN json_type(doc, path) IN ('BIGINT', 'UBIGINT')
+        THEN timezone('Asia/Shanghai', try(epoch_ms(t::BIGINT))::TIMESTAMPTZ) END
+    ELSE china_time(t) END;
 
 -- The contract's order of the events of one key (§4: time, then lifecycle rank, then message_id) packed into one
 -- HUGEINT, so folds compare one integer instead of a struct (measured: the fact_orders fold 0.31 s -> 0.14 s).
