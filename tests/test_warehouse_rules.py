@@ -79,8 +79,8 @@ def corpus():
     ]
     # Distribution: sub_order_id stands in for a missing fenxiao_id.
     rows += [delivery(envelope("taobao_fenxiao_FxRefundCreate", {"sub_order_id": 5555, "refund_fee": "1.10"}, id=5101))]
-    # Unmodelled topic.
-    rows += [delivery(envelope("taobao_fuwu_OrderPaid", {"x": 1}, id=3101))]
+    # Unmodelled topics (a topic that reads like a JSON literal is still a string).
+    rows += [delivery(envelope("taobao_fuwu_OrderPaid", {"x": 1}, id=3101)), delivery(envelope("true", {"x": 1}, id=3102))]
     # Every quarantine reason.
     good = {"tid": 1}
     rows += [
@@ -101,6 +101,13 @@ def corpus():
         delivery(envelope(T + "TradeCreate", {"tid": "12ab"}), msg_id="Q-KEYTEXT"),
         delivery(envelope(T + "TradeCreate", {"tid": 1.5}), msg_id="Q-KEYFRAC"),
         delivery(envelope("taobao_item_ItemAdd", {"num_iid": 99999999999999999999}), msg_id="Q-KEYBIG"),
+        # a field's text alone does not tell a string from a literal: "5" from 5, "[1]" from [1], "true" from true
+        delivery({**envelope(T + "TradeCreate", good), "topic": 5}, msg_id="Q-TOPICNUM"),
+        delivery(envelope(T + "TradeCreate", [1], content_as_text=False), msg_id="Q-CONTENTLIST"),
+        delivery(envelope(T + "TradeCreate", True, content_as_text=False), msg_id="Q-CONTENTTRUE"),
+        delivery(envelope(T + "TradeCreate", None, content_as_text=False), msg_id="Q-CONTENTNULL"),
+        delivery(envelope(T + "TradeCreate", "5"), msg_id="Q-CONTENTDIGITS"),
+        delivery(envelope(T + "TradeCreate", "true"), msg_id="Q-CONTENTWORD"),
     ]
     return rows
 
@@ -207,6 +214,8 @@ QUARANTINE = {
     "Q-PUBTIME": "envelope_invalid", "Q-PUBDATE": "envelope_invalid", "Q-TOPIC": "envelope_invalid",
     "Q-CONTENTNUM": "envelope_invalid", "Q-CONTENTTEXT": "content_not_json", "Q-CONTENTARRAY": "content_not_json",
     "Q-NOKEY": "missing_key", "Q-KEYTEXT": "missing_key", "Q-KEYFRAC": "missing_key", "Q-KEYBIG": "missing_key",
+    "Q-TOPICNUM": "envelope_invalid", "Q-CONTENTLIST": "envelope_invalid", "Q-CONTENTTRUE": "envelope_invalid",
+    "Q-CONTENTNULL": "envelope_invalid", "Q-CONTENTDIGITS": "content_not_json", "Q-CONTENTWORD": "content_not_json",
 }
 
 
@@ -217,6 +226,7 @@ def test_every_quarantine_reason(wh):
     assert body == "\ufffd\ufffdbad" and "UTF-8" in detail
     assert one(wh, "SELECT message_id, topic FROM quarantine WHERE mq_msg_id = 'Q-NOKEY'")[1] == "taobao_trade_TradeCreate"
     assert one(wh, "SELECT message_id FROM quarantine WHERE mq_msg_id = 'Q-IDTEXT'") == (None,)
+    assert one(wh, "SELECT topic FROM quarantine WHERE mq_msg_id = 'Q-TOPICNUM'") == (None,)  # not a string: no topic
 
 
 def test_reconciliation_holds(wh):
@@ -224,4 +234,4 @@ def test_reconciliation_holds(wh):
 
     rec = reconcile(wh)
     assert rec.holds, rec.line()
-    assert rec.quarantined == len(QUARANTINE) and rec.unmodelled == 1 and rec.duplicates == 1
+    assert rec.quarantined == len(QUARANTINE) and rec.unmodelled == 2 and rec.duplicates == 1

@@ -20,6 +20,11 @@ CREATE OR REPLACE TEMP MACRO j_int(v) AS CASE
 -- money accept a JSON number or a string of digits alike, so the text is all s_int and s_money need.
 CREATE OR REPLACE TEMP MACRO s_int(t) AS CASE WHEN regexp_full_match(t, '-?[0-9]+') THEN TRY_CAST(t AS BIGINT) END;
 
+-- Whether json_extract_string's text t could be the text of a JSON number, true, false, an array or an object
+-- (rather than only of a string), i.e. whether telling them apart needs the value's type.
+CREATE OR REPLACE TEMP MACRO could_be_literal(t) AS
+    regexp_full_match(t, '-?[0-9].*|true|false') OR left(t, 1) IN ('{', '[');
+
 -- Money in yuan: a decimal string or a JSON number, to DECIMAL(18,2).
 CREATE OR REPLACE TEMP MACRO s_money(t) AS CASE
     WHEN regexp_full_match(t, '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(t AS DECIMAL(18,2)) END;

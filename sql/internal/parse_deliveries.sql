@@ -25,26 +25,34 @@ decoded AS (
     SELECT *, try(decode(body)) AS body_text FROM new_rows
 ),
 envelopes AS (
-    -- one parse per body; try() turns malformed JSON into NULL, and only an object starts with '{'
-    SELECT *, CASE WHEN left(ltrim(body_text), 1) = '{' THEN
-        try(json_extract(body_text, ['$.id', '$.topic', '$.pub_time', '$.content', '$.user_id', '$.user_nick'])::VARCHAR[])
+    -- One parse per body, of well-formed objects only (json_valid rather than try(), which re-runs a whole vector
+    -- row by row once one row in it fails). json_extract_string hands each field over as text: a string's value,
+    -- anything else as its JSON text, so the content string is unescaped once (json_extract re-escaped it and
+    -- ->> unescaped it again: 1.0 s against 0.4 s for 1M bodies).
+    SELECT *, CASE WHEN left(ltrim(body_text), 1) = '{' AND json_valid(body_text) THEN
+        json_extract_string(body_text, ['$.id', '$.topic', '$.pub_time', '$.content', '$.user_id', '$.user_nick'])
         END AS env
     FROM decoded
 ),
 fields AS (
+    -- The text alone cannot tell the string "5" from the number 5. That matters only where the contract wants a
+    -- string (topic; content must be a string or an object) and only for text that could be a JSON literal, so
+    -- only then is the field's type looked up (a second parse, for a handful of bodies).
     SELECT *,
-        j_int(env[1]) AS message_id,
-        j_string(env[2]) AS topic,
-        china_time(j_string(env[3])) AS pub_time,
-        env[4] AS content_raw,
-        j_int(env[5]) AS user_id,
-        j_text(env[6]) AS user_nick
+        s_int(env[1]) AS message_id,
+        CASE WHEN env[2] IS NULL THEN NULL
+             WHEN NOT could_be_literal(env[2]) OR json_type(body_text, '$.topic') = 'VARCHAR' THEN env[2] END AS topic,
+        china_time(env[3]) AS pub_time,  -- only a string can match yyyy-MM-dd HH:mm:ss
+        env[4] AS content_text,
+        CASE WHEN env[4] IS NULL THEN false  -- missing, or null
+             WHEN left(env[4], 1) = '{' OR NOT could_be_literal(env[4]) THEN true  -- an object, or a string
+             ELSE coalesce(json_type(body_text, '$.content') = 'VARCHAR', false) END AS content_is_text,
+        s_int(env[5]) AS user_id,
+        env[6] AS user_nick
     FROM envelopes
 ),
 contents AS (
     SELECT *,
-        CASE WHEN left(content_raw, 1) = '{' THEN content_raw
-             WHEN left(content_raw, 1) = '"' THEN content_raw ->> '$' END AS content_text,
         CASE WHEN starts_with(topic, 'taobao_trade_') THEN 'trade'
              WHEN starts_with(topic, 'taobao_refund_') THEN 'refund'
              WHEN starts_with(topic, 'taobao_item_') THEN 'item'
@@ -54,9 +62,10 @@ contents AS (
     FROM fields
 ),
 content_keys AS (
-    -- one parse per content: the candidate business keys of every domain
-    SELECT *, CASE WHEN left(ltrim(content_text), 1) = '{' THEN
-        try(json_extract(content_text, ['$.tid', '$.refund_id', '$.num_iid', '$.fenxiao_id', '$.sub_order_id'])::VARCHAR[])
+    -- one parse per content (a string holding an object, or an object given directly): the candidate business
+    -- keys of every domain
+    SELECT *, CASE WHEN content_is_text AND left(ltrim(content_text), 1) = '{' AND json_valid(content_text) THEN
+        json_extract_string(content_text, ['$.tid', '$.refund_id', '$.num_iid', '$.fenxiao_id', '$.sub_order_id'])
         END AS k
     FROM contents
 ),
@@ -64,12 +73,12 @@ keyed AS (
     SELECT *,
         CASE WHEN k IS NOT NULL THEN content_text END AS content,
         CASE domain
-            WHEN 'trade' THEN j_int(k[1])
-            WHEN 'logistics' THEN j_int(k[1])
-            WHEN 'rating' THEN j_int(k[1])
-            WHEN 'refund' THEN j_int(k[2])
-            WHEN 'item' THEN j_int(k[3])
-            WHEN 'fenxiao' THEN coalesce(j_int(k[4]), j_int(k[5])) END AS business_key
+            WHEN 'trade' THEN s_int(k[1])
+            WHEN 'logistics' THEN s_int(k[1])
+            WHEN 'rating' THEN s_int(k[1])
+            WHEN 'refund' THEN s_int(k[2])
+            WHEN 'item' THEN s_int(k[3])
+            WHEN 'fenxiao' THEN coalesce(s_int(k[4]), s_int(k[5])) END AS business_key
     FROM content_keys
 ),
 verdicts AS (
@@ -77,8 +86,8 @@ verdicts AS (
         CASE
             WHEN body_text IS NULL THEN 'body_not_json'
             WHEN env IS NULL THEN 'body_not_json'
-            WHEN message_id IS NULL OR topic IS NULL OR topic = '' OR pub_time IS NULL
-                 OR content_raw IS NULL OR left(content_raw, 1) NOT IN ('{', '"') THEN 'envelope_invalid'
+            WHEN message_id IS NULL OR topic IS NULL OR topic = '' OR pub_time IS NULL OR NOT content_is_text
+                THEN 'envelope_invalid'
             WHEN content IS NULL THEN 'content_not_json'
             WHEN domain IS NOT NULL AND business_key IS NULL THEN 'missing_key'
         END AS reason
