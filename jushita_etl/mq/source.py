@@ -218,6 +218,36 @@ class MQConsumer:
         self.consumer.shutdown()
 
 
+_REPLAY_KEY = REPLAY_MSG_ID.encode()
+
+
+class _MessageBuilder:
+    """The message-building calls of the native library, through ``ctypes.PyDLL`` and returning plain ints: the
+    wrapper's own bindings turn every status into an enum member (five per message, 1.5 µs each, measured as a
+    tenth of the producer's time once the client's month-end mktime was out of the way)."""
+
+    def __init__(self):
+        import ctypes
+
+        from rocketmq.ffi import _DYLIB_PATH
+
+        lib = ctypes.PyDLL(_DYLIB_PATH)  # the library the wrapper loaded: dlopen returns the same handle
+
+        def call(name: str, restype, *argtypes):
+            function = lib[name]
+            function.restype, function.argtypes = restype, list(argtypes)
+            return function
+
+        pointer, text, size = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+        self.create = call("CreateMessage", pointer, text)
+        self.tags = call("SetMessageTags", size, pointer, text)
+        self.keys = call("SetMessageKeys", size, pointer, text)
+        self.property = call("SetMessageProperty", size, pointer, text, text)
+        self.body = call("SetByteMessageBody", size, pointer, text, size)
+        self.add = call("AddMessage", size, pointer, pointer)
+        self.destroy = call("DestroyMessage", size, pointer)
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     body: bytes
@@ -248,19 +278,20 @@ class MQProducer:
             self.producer.set_session_credentials(access_key, secret_key or "", channel)
         dll.SetProducerLogLevel(self.producer._handle, _CLogLevel(LOG_LEVELS.get(log_level, 3)))
         self._dll = dll
+        self._build = _MessageBuilder()
         self.producer.start()
 
     def _message(self, topic: bytes, message: OutgoingMessage):
         """A native message handle (the caller destroys it)."""
-        dll = self._dll
-        handle = dll.CreateMessage(topic)
+        build = self._build
+        handle = build.create(topic)
         if message.tags:
-            dll.SetMessageTags(handle, message.tags.encode())
+            build.tags(handle, message.tags.encode())
         if message.keys:
-            dll.SetMessageKeys(handle, message.keys.encode())
+            build.keys(handle, message.keys.encode())
         if message.msg_id:
-            dll.SetMessageProperty(handle, REPLAY_MSG_ID.encode(), message.msg_id.encode())
-        dll.SetByteMessageBody(handle, message.body, len(message.body))  # exact bytes, NULs included
+            build.property(handle, _REPLAY_KEY, message.msg_id.encode())
+        build.body(handle, message.body, len(message.body))  # exact bytes, NULs included
         return handle
 
     def send(self, topic: str, body: bytes, *, tags: str | None, keys: str | None, msg_id: str | None) -> None:
@@ -270,7 +301,7 @@ class MQProducer:
             if int(result.status) != 0:
                 raise RuntimeError(f"send failed with status {result.status}")
         finally:
-            self._dll.DestroyMessage(handle)
+            self._build.destroy(handle)
 
     def send_batch(self, topic: str, messages: list[OutgoingMessage]) -> None:
         """Send ``messages`` to ``topic`` in one request; returns once the broker stored them all."""
@@ -285,11 +316,11 @@ class MQProducer:
             for message in messages:
                 handle = self._message(encoded_topic, message)
                 try:
-                    status = dll.AddMessage(batch, handle)  # copies the message into the batch
+                    status = self._build.add(batch, handle)  # copies the message into the batch
                 finally:
-                    dll.DestroyMessage(handle)
-                if int(status) != 0:
-                    raise RuntimeError(f"could not add a message to the batch (status {int(status)})")
+                    self._build.destroy(handle)
+                if status != 0:
+                    raise RuntimeError(f"could not add a message to the batch (status {status})")
             result = _CSendResult()
             status = dll.SendBatchMessage(self.producer._handle, batch, ctypes.pointer(result))
             if int(status) != 0 or result.sendStatus != 0:
