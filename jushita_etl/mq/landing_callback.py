@@ -27,12 +27,17 @@ LIBRARY = native.library_path("landing_callback")
 _ERROR_SIZE = 512
 
 
-_library: ctypes.CDLL | None = None
+_library: ctypes.CDLL | None = None  # the built library, its functions typed
+_client_loaded = False  # whether it has resolved the client's getters (only the consume callback needs them)
 _library_lock = threading.Lock()
+INDEX_WIDTH = 11  # offsets per indexed record, see jwal_index
+INDEX_CHUNK = 1 << 16
+FIXED_DTYPE = np.dtype([("queue_id", "<i4"), ("queue_offset", "<i8"), ("born_timestamp", "<i8"),
+                        ("received_ms", "<i8"), ("reconsume_times", "<i4")])  # wal.FIXED, packed
+assert FIXED_DTYPE.itemsize == FIXED.size
 
 
-def library() -> ctypes.CDLL:
-    """The built library with the client's getters resolved (the wrapper's ``librocketmq.so``)."""
+def _built() -> ctypes.CDLL:
     global _library
     with _library_lock:
         if _library is None:
@@ -49,43 +54,35 @@ def library() -> ctypes.CDLL:
             lib.jwal_free.argtypes = [ctypes.c_void_p]
             lib.jwal_bind.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             lib.jwal_unbind.argtypes = [ctypes.c_void_p]
-            from rocketmq.ffi import _DYLIB_PATH
-
-            error = ctypes.create_string_buffer(_ERROR_SIZE)
-            if lib.jwal_load_client(_DYLIB_PATH.encode(), error, _ERROR_SIZE) != 0:
-                raise NativeUnavailable(error.value.decode(errors="replace"))
-            _library = lib
-    return _library
-
-
-_reader_library: ctypes.CDLL | None = None
-INDEX_WIDTH = 11  # offsets per indexed record, see jwal_index
-INDEX_CHUNK = 1 << 16
-FIXED_DTYPE = np.dtype([("queue_id", "<i4"), ("queue_offset", "<i8"), ("born_timestamp", "<i8"),
-                        ("received_ms", "<i8"), ("reconsume_times", "<i4")])  # wal.FIXED, packed
-assert FIXED_DTYPE.itemsize == FIXED.size
-
-
-def _reader() -> ctypes.CDLL:
-    """The library's segment reader (no client needed: builds read segments too)."""
-    global _reader_library
-    with _library_lock:
-        if _reader_library is None:
-            lib = ctypes.CDLL(str(native.build("landing_callback", library=LIBRARY)))
             lib.jwal_index.restype = ctypes.c_size_t
             lib.jwal_index.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
                                        ctypes.c_void_p, ctypes.c_size_t]
             lib.jwal_gather.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
                                         ctypes.c_void_p, ctypes.c_void_p]
-            _reader_library = lib
-    return _reader_library
+            _library = lib
+    return _library
+
+
+def library() -> ctypes.CDLL:
+    """The built library with the client's getters resolved (the wrapper's ``librocketmq.so``)."""
+    global _client_loaded
+    lib = _built()
+    with _library_lock:
+        if not _client_loaded:
+            from rocketmq.ffi import _DYLIB_PATH
+
+            error = ctypes.create_string_buffer(_ERROR_SIZE)
+            if lib.jwal_load_client(_DYLIB_PATH.encode(), error, _ERROR_SIZE) != 0:
+                raise NativeUnavailable(error.value.decode(errors="replace"))
+            _client_loaded = True
+    return lib
 
 
 def read_segment(path: Path) -> pa.Table:
     """``wal.read_segment`` without a Python step per record: the file is mapped, indexed by ``jwal_index`` and
     each column copied out by ``jwal_gather`` (the per-record loop measured 7-11 µs a record, and its garbage was
-    most of the consumer's page faults)."""
-    lib = _reader()
+    most of the consumer's page faults). Needs no client: builds read segments too."""
+    lib = _built()
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return DELIVERY_SCHEMA.empty_table()
