@@ -41,7 +41,8 @@ fields AS (
     SELECT *,
         s_int(env[1]) AS message_id,
         CASE WHEN env[2] IS NULL THEN NULL
-             WHEN NOT could_be_literal(env[2]) OR json_type(body_text, '$.topic') = 'VARCHAR' THEN env[2] END AS topic,
+             WHEN NOT could_be_literal(env[2]) THEN env[2]
+             WHEN json_type(body_text, '$.topic') = 'VARCHAR' THEN env[2] END AS topic,
         china_time(env[3]) AS pub_time,  -- only a string can match yyyy-MM-dd HH:mm:ss
         env[4] AS content_text,
         CASE WHEN env[4] IS NULL THEN false  -- missing, or null
