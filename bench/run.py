@@ -259,8 +259,9 @@ def bench_mq(n: int, threads: list[int]) -> None:
     try:
         # publish -> landed, concurrently: `publish` (one producer process, synchronous batch sends) and one consumer
         # (its default consume threads). One producer, not publish's default two for a file this size: here the
-        # consumer and the broker share the same two cores, and a second producer measured slower end to end
-        # (8.6-9.2k vs 9.7-10.2k/s); publishing alone, two are faster (23-25k vs 16-19k/s).
+        # consumer and the broker share the same two cores, and a second producer bought nothing end to end (with
+        # two, the producers finish early and the consumer falls behind: 11.9-12.6k/s against 10.8-14.6k/s for one,
+        # measured in the same hour); publishing alone, two are faster (23-25k vs 16-19k/s).
         lines = corpus.read_bytes().splitlines(keepends=True)
         data = WORK / "mq" / "e2e"
         consumer = subprocess.Popen([*CLI, "consume", "--data-dir", str(data), "--namesrv", broker.address,
