@@ -98,15 +98,17 @@ def read_segment_python(path: Path) -> pa.Table:
     return pa.table(columns, schema=DELIVERY_SCHEMA)
 
 
-def compact_segment(store: BatchStore, segment: Path, known: set[str] | None = None) -> CommittedBatch | None:
-    """Commit a segment as the Parquet batch named after it (skipped if the manifest has it), then delete it."""
+def compact_segment(store: BatchStore, segment: Path,
+                    known: set[str] | None = None) -> tuple[int, CommittedBatch | None]:
+    """Commit a segment as the Parquet batch named after it (skipped if the manifest has it), then delete it.
+    Returns the rows the segment held and the batch committed, if any."""
     batch_id = segment.stem
     table = read_segment(segment)
     batch = None
     if table.num_rows and (known is None or batch_id not in known):
         batch = store.commit(table, batch_id)
     segment.unlink()
-    return batch
+    return table.num_rows, batch
 
 
 def recover_orphans(store: BatchStore) -> int:
@@ -123,8 +125,7 @@ def recover_orphans(store: BatchStore) -> int:
             except BlockingIOError:
                 continue  # a live consumer owns it
             for segment in sorted(directory.glob("*.wal")):
-                recovered += read_segment(segment).num_rows
-                compact_segment(store, segment, known)
+                recovered += compact_segment(store, segment, known)[0]  # the segment is read once
             (directory / "owner.lock").unlink(missing_ok=True)
             directory.rmdir()
     fsync_dir(root)
@@ -157,7 +158,7 @@ class SegmentLog:
         self._compactor.start()
 
     def _compact(self, segment: Path) -> None:
-        batch = compact_segment(self.store, segment)
+        _, batch = compact_segment(self.store, segment)
         if batch:
             self.committed.append(batch)
 
