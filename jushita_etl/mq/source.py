@@ -21,6 +21,7 @@ from jushita_etl.mq.native import NativeUnavailable
 
 REPLAY_MSG_ID = "REPLAY_MSG_ID"
 """User property carrying a replayed delivery's original msg_id (the client always makes a new UNIQ_KEY)."""
+_REPLAY_KEY = REPLAY_MSG_ID.encode()
 LOG_LEVELS = {"fatal": 1, "error": 2, "warn": 3, "info": 4, "debug": 5, "trace": 6}
 
 
@@ -75,7 +76,6 @@ class _MessageReader:
         self.born_timestamp = getter("GetMessageBornTimestamp", ctypes.c_longlong)
         self.reconsume_times = getter("GetMessageReconsumeTimes", ctypes.c_int)
         self._body = getter("GetMessageBody", ctypes.c_void_p)  # a pointer, not c_char_p: NULs must survive
-        self._replay_key = REPLAY_MSG_ID.encode()
 
     def body(self, handle) -> bytes:
         """The message body with its real length. The C API only offers a NUL-terminated ``const char*``, which
@@ -94,7 +94,7 @@ class _MessageReader:
 
     def delivery(self, handle) -> Delivery:
         # a replayed delivery keeps the msg_id it had when it was first landed (see REPLAY_MSG_ID)
-        msg_id = self.property(handle, self._replay_key) or self.msg_id(handle)
+        msg_id = self.property(handle, _REPLAY_KEY) or self.msg_id(handle)
         return Delivery(
             mq_msg_id=msg_id.decode("utf-8", "replace"), mq_topic=_text(self.topic(handle)),
             tags=_text(self.tags(handle)) or None, keys=_text(self.keys(handle)) or None,
@@ -222,9 +222,6 @@ class MQConsumer:
 
     def shutdown(self) -> None:
         self.consumer.shutdown()
-
-
-_REPLAY_KEY = REPLAY_MSG_ID.encode()
 
 
 class _MessageBuilder:
