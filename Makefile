@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # The client's C helpers: the consumer's native landing callback and the producer's mktime fix (built on first use
 # otherwise; without a C compiler the consumer falls back to its Python callback and the producer runs unfixed).
-$(NATIVE): jushita_etl/mq/landing_callback.c jushita_etl/mq/client_mktime.c | $(STAMP)
+$(NATIVE) &: jushita_etl/mq/landing_callback.c jushita_etl/mq/client_mktime.c | $(STAMP)
 	$(BIN)/python -m jushita_etl.mq.native
 
 demo: install
