@@ -361,6 +361,79 @@ def test_native_log_never_acknowledges_what_it_could_not_write(tmp_path):
     assert {f"N{i:06d}" for i in acknowledged} <= landed_ids
 
 
+def _publish_numbered(address: str, topic: str, count: int, log_dir) -> set[str]:
+    from jushita_etl.mq.source import MQProducer
+
+    producer = MQProducer(address, log_dir=log_dir)
+    for i in range(count):
+        producer.send(topic, b'{"n": %d, "pad": "%s"}' % (i, b"x" * 400), tags="t", keys=None, msg_id=f"{topic}-{i:04d}")
+    producer.shutdown()
+    return {f"{topic}-{i:04d}" for i in range(count)}
+
+
+def test_a_pulled_batch_is_acknowledged_after_one_sync(broker, tmp_path):
+    """With the native callback the client's listener runs each pulled batch through consume_batch (jwal_batch_acks):
+    the messages are appended without waiting and the batch waits once. One consume thread waiting per message
+    would need one fsync per message; here a backlog is landed with far fewer."""
+    from jushita_etl.mq import landing_callback
+    from jushita_etl.mq.landing_callback import NativeLandingLog
+    from jushita_etl.mq.source import MQConsumer, MQSettings
+
+    ids = _publish_numbered(broker.address, "ONESYNC", 300, tmp_path / "logs")
+    log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
+    assert landing_callback.batch_acks
+    mq = MQConsumer(MQSettings(broker.address, "G-onesync", "ONESYNC", threads=1), log, log_dir=tmp_path / "logs")
+    mq.start()
+    try:
+        assert wait_for(lambda: log.stats().landed >= 300, 60)
+    finally:
+        mq.shutdown()
+        log.close()
+    counts, rows = log.stats(), landed_rows(tmp_path)
+    assert (counts.landed, counts.rejected) == (300, 0)
+    assert counts.syncs < 150, f"{counts.syncs} syncs for 300 messages on one consume thread"
+    assert {r["mq_msg_id"] for r in rows} == ids
+
+
+def test_a_batch_the_log_could_not_sync_is_redelivered(broker, tmp_path):
+    """When the log fails mid-stream (the file size limit), every batch not covered by a sync answers
+    RECONSUME_LATER as a whole: a second consumer in the group then lands everything the first did not, so
+    nothing acknowledged is missing from the landing zone."""
+    import resource
+
+    from jushita_etl.mq.landing_callback import NativeLandingLog
+    from jushita_etl.mq.source import MQConsumer, MQSettings
+
+    ids = _publish_numbered(broker.address, "SYNCFAIL", 400, tmp_path / "logs")
+    first = NativeLandingLog(tmp_path / "a" / "landing", segment_seconds=60)
+    mq = MQConsumer(MQSettings(broker.address, "G-syncfail", "SYNCFAIL", threads=2), first, log_dir=tmp_path / "logs")
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (48 << 10, hard))
+        mq.start()
+        assert wait_for(lambda: first.stats().rejected > 0, 60)
+        mq.shutdown()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
+    counts = first.stats()
+    with pytest.raises(RuntimeError, match="File too large"):
+        first.close()
+    NativeLandingLog(tmp_path / "a" / "landing").close()  # recovers what the failed log had made durable
+    landed_first = {r["mq_msg_id"] for r in landed_rows(tmp_path / "a")}
+    assert 0 < counts.landed <= len(landed_first) < len(ids)
+
+    second = consumer(tmp_path / "b", broker.address, "G-syncfail", "SYNCFAIL")  # its own process and client
+    try:
+        complete = wait_for(lambda: landed_first | set(landed(tmp_path / "b")) >= ids, 90)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=60)
+    missing = ids - landed_first - set(landed(tmp_path / "b"))
+    assert complete and not missing, f"acknowledged but never landed: {sorted(missing)[:10]} ({len(missing)})"
+
+
 def test_line_ranges_cover_the_file_in_whole_lines(tmp_path):
     from jushita_etl.mq.publish import line_ranges
 

@@ -29,6 +29,7 @@ _ERROR_SIZE = 512
 
 _library: ctypes.CDLL | None = None  # the built library, its functions typed
 _client_loaded = False  # whether it has resolved the client's getters (only the consume callback needs them)
+batch_acks = False  # whether a pulled batch is acknowledged after one sync (jwal_batch_acks), not per message
 _library_lock = threading.Lock()
 INDEX_WIDTH = 11  # offsets per indexed record, see jwal_index
 INDEX_CHUNK = 1 << 16
@@ -43,6 +44,7 @@ def _built() -> ctypes.CDLL:
         if _library is None:
             lib = ctypes.CDLL(str(native.build("landing_callback", library=LIBRARY)))
             lib.jwal_load_client.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+            lib.jwal_batch_acks.argtypes = [ctypes.c_char_p]
             lib.jwal_open.restype = ctypes.c_void_p
             lib.jwal_open.argtypes = [ctypes.c_char_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_double, ctypes.c_int,
                                       ctypes.c_char_p, ctypes.c_size_t]
@@ -74,6 +76,10 @@ def library() -> ctypes.CDLL:
             error = ctypes.create_string_buffer(_ERROR_SIZE)
             if lib.jwal_load_client(_DYLIB_PATH.encode(), error, _ERROR_SIZE) != 0:
                 raise NativeUnavailable(error.value.decode(errors="replace"))
+            # one fsync wait per pulled batch instead of per message (see jwal_batch_acks); when the client's
+            # listener is not where this expects it, every callback waits for its own sync (slower, same result)
+            global batch_acks
+            batch_acks = lib.jwal_batch_acks(_DYLIB_PATH.encode()) == 1
             _client_loaded = True
     return lib
 
