@@ -259,9 +259,9 @@ def bench_mq(n: int, threads: list[int]) -> None:
     try:
         # publish -> landed, concurrently: `publish` (one producer process, synchronous batch sends) and one consumer
         # (its default consume threads). One producer, not publish's default two for a file this size: here the
-        # consumer and the broker share the same two cores, and a second producer bought nothing end to end (with
-        # two, the producers finish early and the consumer falls behind: 11.9-12.6k/s against 10.8-14.6k/s for one,
-        # measured in the same hour); publishing alone, two are faster (23-25k vs 16-19k/s).
+        # consumer and the broker share the same two cores, and a second producer bought nothing end to end
+        # (2026-11-30, alternating runs with 8 consume threads: one producer 15.7-21.2k/s, two 17.3-19.3k/s);
+        # publishing alone, two are faster (23-25k vs 16-19k/s).
         lines = corpus.read_bytes().splitlines(keepends=True)
         data = WORK / "mq" / "e2e"
         consumer = subprocess.Popen([*CLI, "consume", "--data-dir", str(data), "--namesrv", broker.address,
