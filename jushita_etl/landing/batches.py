@@ -85,6 +85,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# DuckDB reads a Parquet file in parallel by row group: a 200k-row batch written as one row group keeps one of the
+# two cores idle at the end of each ingest (1M deliveries in five batches: ingest 4.4-4.7 s with one group per
+# batch, 3.9-4.1 s with 50k-row groups).
+ROW_GROUP_ROWS = 50_000
+
+
 class BatchStore:
     """Commits Arrow tables as immutable Parquet batches and records them in the manifest."""
 
@@ -105,7 +111,8 @@ class BatchStore:
         table = table.cast(LANDING_SCHEMA)
         final = self.batches / f"{batch_id}.parquet"
         tmp = self.batches / f"{batch_id}.parquet.{os.getpid()}.tmp"
-        pq.write_table(table, tmp, compression=self.compression, compression_level=1, use_dictionary=["mq_topic", "tags", "batch_id"])
+        pq.write_table(table, tmp, compression=self.compression, compression_level=1, row_group_size=ROW_GROUP_ROWS,
+                       use_dictionary=["mq_topic", "tags", "batch_id"])
         if self.fsync:
             fd = os.open(tmp, os.O_RDONLY)
             try:

@@ -3,16 +3,21 @@
 -- Reads the landed Parquet files $files directly and inserts straight into etl.deliveries (no intermediate
 -- table: the content column is most of the bytes); the body itself is kept only for quarantined deliveries.
 INSERT INTO etl.deliveries BY NAME
-WITH landed AS (
+WITH landed AS NOT MATERIALIZED (
     SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at, r.born_timestamp, r.body
+    FROM read_parquet($files, file_row_number = true) AS r
+),
+landed_ids AS (
+    -- the narrow columns, read on their own: the bodies are scanned once, by the parse, and never held
+    SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at
     FROM read_parquet($files, file_row_number = true) AS r
 ),
 later_copies AS (
     -- a redelivered msg_id carries the same body; keep its first landing. Ranked on the narrow columns only, so
     -- the bodies never go through the window.
     SELECT batch_id, row_in_file FROM (
-        SELECT mq_msg_id, batch_id, row_in_file, received_at FROM landed
-        WHERE mq_msg_id IN (SELECT mq_msg_id FROM landed GROUP BY 1 HAVING count(*) > 1)
+        SELECT mq_msg_id, batch_id, row_in_file, received_at FROM landed_ids
+        WHERE mq_msg_id IN (SELECT mq_msg_id FROM landed_ids GROUP BY 1 HAVING count(*) > 1)
     )
     QUALIFY row_number() OVER (PARTITION BY mq_msg_id ORDER BY received_at, batch_id, row_in_file) > 1
 ),
