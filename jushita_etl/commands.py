@@ -226,7 +226,7 @@ def _register_mq(sub, common):
     p.add_argument("--model", choices=["clustering", "broadcasting"], default=_env("JUSHITA_MQ_MODEL", "clustering"))
     _credentials(p)
     p.add_argument("--threads", type=int, default=int(_env("JUSHITA_MQ_THREADS", str(DEFAULT_THREADS))),
-                   help="consume threads: messages awaiting their fsync at once")
+                   help="consume threads: pulled batches being landed at once (each waits for one fsync)")
     p.add_argument("--max-messages", type=int, default=int(_env("JUSHITA_MQ_MAX_MESSAGES", "0")) or None)
     p.add_argument("--idle-timeout", type=float, default=_float_env("JUSHITA_MQ_IDLE_TIMEOUT"), help="stop after S seconds without messages")
     p.add_argument("--duration", type=float, default=_float_env("JUSHITA_MQ_DURATION"), help="stop after S seconds")

@@ -497,9 +497,9 @@ int jwal_on_message(void *consumer, void *msg) {
     return status;
 }
 
-/* In batch mode: append without waiting (consume_batch waits once for the batch). */
+/* In batch mode: append without waiting (consume_batch waits once for the batch). A batch comes from one consumer,
+ * so all of it goes to one log. */
 static int append_to_batch(wal_t *w, const void *record, size_t len) {
-    if (batch.log && batch.log != w) return append_durably(w, record, len); /* never: one consumer, one log */
     pthread_mutex_lock(&w->mu);
     uint64_t seq = append_locked(w, record, len);
     if (!seq) w->rejected++;
