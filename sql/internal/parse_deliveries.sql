@@ -8,9 +8,9 @@ WITH landed AS NOT MATERIALIZED (
     FROM read_parquet($files, file_row_number = true) AS r
 ),
 landed_ids AS (
-    -- the narrow columns, read on their own: the bodies are scanned once, by the parse, and never held
-    SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at
-    FROM read_parquet($files, file_row_number = true) AS r
+    -- the narrow columns only: landed is inlined (NOT MATERIALIZED), so this scan skips the bodies, which the parse
+    -- then reads once and never holds
+    SELECT mq_msg_id, batch_id, row_in_file, received_at FROM landed
 ),
 later_copies AS (
     -- a redelivered msg_id carries the same body; keep its first landing. Ranked on the narrow columns only, so
