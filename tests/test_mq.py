@@ -1,7 +1,9 @@
 """The real RocketMQ C++ client against the dev broker: publish, consume, land — and the failures around it."""
 
+import resource
 import signal
 import time
+from contextlib import contextmanager
 
 import pytest
 from mq_support import (BrokerProcess, consumer, durable_count, landed, landed_rows, replay_bodies, run, wait_for)
@@ -10,6 +12,20 @@ from support import concurrent_callbacks
 from jushita_etl.simulate.feed import FeedConfig, write_feed
 
 BULK = "BULK"
+
+
+@contextmanager
+def file_size_limit(limit: int):
+    """While inside, a write that would grow a file past ``limit`` bytes fails with EFBIG (SIGXFSZ, which would
+    kill the process, is ignored)."""
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
 
 
 @pytest.fixture(scope="module")
@@ -336,22 +352,14 @@ def test_native_log_acknowledges_written_records_with_grouped_syncs(tmp_path):
 def test_native_log_never_acknowledges_what_it_could_not_write(tmp_path):
     """A failed write (here: the file size limit) refuses that record and every later one, close says why,
     and the next log start recovers every acknowledged record from the segment left behind."""
-    import resource
-
     from jushita_etl.landing.wal import encode
     from jushita_etl.mq.landing_callback import NativeLandingLog
 
     log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
-    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     acknowledged, refused = [], []
-    try:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, hard))
+    with file_size_limit(16 << 10):
         for i in range(1000):
             (acknowledged if log.append_record(encode(_delivery(i), 0)) else refused).append(i)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous_handler)
     assert acknowledged and refused and max(acknowledged) < min(refused)
     with pytest.raises(RuntimeError, match="File too large"):
         log.close()
@@ -399,24 +407,16 @@ def test_a_batch_the_log_could_not_sync_is_redelivered(broker, tmp_path):
     """When the log fails mid-stream (the file size limit), every batch not covered by a sync answers
     RECONSUME_LATER as a whole: a second consumer in the group then lands everything the first did not, so
     nothing acknowledged is missing from the landing zone."""
-    import resource
-
     from jushita_etl.mq.landing_callback import NativeLandingLog
     from jushita_etl.mq.source import MQConsumer, MQSettings
 
     ids = _publish_numbered(broker.address, "SYNCFAIL", 400, tmp_path / "logs")
     first = NativeLandingLog(tmp_path / "a" / "landing", segment_seconds=60)
     mq = MQConsumer(MQSettings(broker.address, "G-syncfail", "SYNCFAIL", threads=2), first, log_dir=tmp_path / "logs")
-    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    try:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (48 << 10, hard))
+    with file_size_limit(48 << 10):
         mq.start()
         assert wait_for(lambda: first.stats().rejected > 0, 60)
         mq.shutdown()
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous_handler)
     counts = first.stats()
     with pytest.raises(RuntimeError, match="File too large"):
         first.close()
