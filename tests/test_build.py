@@ -71,6 +71,25 @@ def test_build_is_one_run_and_every_check_passes(one_build):
     assert evaluations[("published_warehouse", "reconciliation")] is True
 
 
+def _raw_messages_reports(instance) -> list[dict]:
+    import dagster as dg
+
+    records = instance.fetch_materializations(dg.AssetKey("raw_messages"), limit=100).records
+    return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in reversed(records)]
+
+
+def test_raw_messages_records_what_the_build_ingested_before_its_run(one_build):
+    p, _, instance = one_build
+    conn = duckdb.connect(str(p.build_db), read_only=True)
+    batches, deliveries, quarantined = conn.execute(
+        "SELECT (SELECT count(*) FROM etl.ingested_batches), count(*), count(*) FILTER (WHERE reason IS NOT NULL) "
+        "FROM etl.deliveries").fetchone()
+    conn.close()
+    first = _raw_messages_reports(instance)[0]  # the build parsed the batches while Dagster started
+    assert (first["new_batches"], first["new_deliveries"]) == (batches, deliveries)
+    assert quarantined > 0 and first["new_deliveries"] > 0
+
+
 def test_second_build_is_a_fast_no_op(one_build):
     p, before, instance = one_build
     runs_before = len(instance.get_runs())
@@ -87,7 +106,9 @@ def test_relanding_changes_only_raw_messages(one_build, feed):
     conn.close()
     land_files([str(feed)], p.landing, quiet=True)
     report = run_build(p, instance=instance)
-    assert report.runs == ["warehouse_job"]  # the new batches name dates; rebuilding them is idempotent
+    assert report.runs == ["facts_job"]  # every delivery is a redelivery: no event date changes
+    latest = _raw_messages_reports(instance)[-1]
+    assert (latest["new_batches"], latest["new_deliveries"]) == (1, 0)  # a new batch, but no new mq_msg_id
     assert snapshot(p) == before
     assert report.tables["raw_messages"] == 2 * raw_before
     assert report.reconciliation.holds

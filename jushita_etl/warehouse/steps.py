@@ -92,7 +92,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
         result.quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] - before_q
         conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
         conn.executemany(
-            "INSERT INTO etl.ingested_batches VALUES (?, ?, ?, now()::TIMESTAMP)",
+            "INSERT INTO etl.ingested_batches (batch_id, file, rows, ingested_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
             [[batch_id, entry["file"], entry["rows"]] for batch_id, entry in new.items()],
         )
         publish_raw_view(conn, landing)
@@ -104,6 +104,20 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
     result.rows = sum(entry["rows"] for entry in new.values())
     result.affected_dates = pending_dates(conn)
     return result
+
+
+def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
+    """What was ingested since the last call (by any step, or by ``jushita-etl build`` before its run), now marked
+    reported: the numbers a raw_messages materialization records."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        batches, rows, deliveries, quarantined = conn.execute(sql.load("internal/unreported_ingest")).fetchone()
+        conn.execute("UPDATE etl.ingested_batches SET reported_at = now()::TIMESTAMP WHERE reported_at IS NULL")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return IngestResult(batches, rows, deliveries, quarantined, pending_dates(conn))
 
 
 def publish_raw_view(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:

@@ -75,8 +75,12 @@ CREATE TABLE IF NOT EXISTS fact_rating_impressions (
     phrase VARCHAR, gmt_modified TIMESTAMP
 );
 
--- One row per landed batch already ingested (raw_messages is a view over exactly these files).
-CREATE TABLE IF NOT EXISTS etl.ingested_batches (batch_id VARCHAR PRIMARY KEY, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP);
+-- One row per landed batch already ingested (raw_messages is a view over exactly these files). reported_at: when a
+-- raw_messages materialization reported it as new (NULL until then, whichever step or build ingested it).
+CREATE TABLE IF NOT EXISTS etl.ingested_batches (
+    batch_id VARCHAR PRIMARY KEY, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP, reported_at TIMESTAMP
+);
+ALTER TABLE etl.ingested_batches ADD COLUMN IF NOT EXISTS reported_at TIMESTAMP;  -- build databases made before it
 
 -- One row per distinct delivery (mq_msg_id): the envelope parsed once, and its verdict.
 -- Bodies stay in the landed Parquet ((batch_id, row_in_file) points at the row); the content object of usable

@@ -71,8 +71,10 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
 
 
 facts_job = dg.define_asset_job(
-    "facts_job", selection=dg.AssetSelection.assets(*[a.key for a in fact_assets], published_warehouse.key),
-    description="Refold the facts for touched keys and publish the analysts' file.",
+    "facts_job",
+    selection=dg.AssetSelection.groups("landing") | dg.AssetSelection.assets(*[a.key for a in fact_assets], published_warehouse.key),
+    description="Ingest new batches, refold the facts for touched keys and publish the analysts' file (event "
+    "partitions the new batches touch are left to the sensor's runs).",
 )
 
 warehouse_job = dg.define_asset_job(

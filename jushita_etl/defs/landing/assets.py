@@ -28,13 +28,15 @@ def _quarantine_spec() -> dg.AssetSpec:
 @dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], pool=WAREHOUSE_POOL)
 def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Bring newly landed batches into the warehouse: parse every new delivery once, quarantine the bad ones,
-    and note the event dates whose partitions must be rebuilt."""
+    and note the event dates whose partitions must be rebuilt. Records what was ingested since the previous
+    materialization, whoever ingested it (a build parses new batches before its run starts)."""
     with warehouse.writer() as conn:
-        result = steps.ingest(conn, warehouse.paths.landing)
+        steps.ingest(conn, warehouse.paths.landing)  # often nothing is left: `jushita-etl build` ingests first
+        result = steps.report_ingested(conn)
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
     context.log.info(
-        f"ingested {result.batches} batch(es), {result.rows:,} rows, {result.new_deliveries:,} new deliveries, "
+        f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, {result.new_deliveries:,} new deliveries, "
         f"{result.quarantined:,} quarantined; pending dates: {[d.isoformat() for d in result.affected_dates]}"
     )
     yield dg.MaterializeResult(
