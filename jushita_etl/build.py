@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -139,6 +139,10 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         result = definitions.resolve_job_def(job_name).execute_in_process(
             instance=instance, resources=resources, raise_on_error=False, run_config=config, **kwargs)
         report.runs.append(job_name)
+        for evaluation in result.get_asset_check_evaluations():
+            if evaluation.check_name == "reconciliation":  # checked on the file just published: no need to count again
+                report.reconciliation = steps.Reconciliation(
+                    **{f.name: evaluation.metadata[f.name].value for f in fields(steps.Reconciliation)})
         if not result.success:
             failure = next((e for e in result.all_events if e.is_failure and e.event_specific_data), None)
             error = getattr(getattr(failure, "event_specific_data", None), "error", None)
@@ -176,6 +180,7 @@ def _summarize(paths: Paths, report: BuildReport) -> None:
         for name in ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]:
             report.tables[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
         report.quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
-        report.reconciliation = steps.reconcile(conn)
+        if report.reconciliation is None:
+            report.reconciliation = steps.reconcile(conn)
     finally:
         conn.close()
