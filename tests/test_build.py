@@ -90,6 +90,22 @@ def test_raw_messages_records_what_the_build_ingested_before_its_run(one_build):
     assert quarantined > 0 and first["new_deliveries"] > 0
 
 
+def test_each_event_partition_reports_its_own_row_count(one_build):
+    import dagster as dg
+
+    from jushita_etl.defs.partitions import partition_key_for
+
+    p, _, instance = one_build
+    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    expected = {}
+    for day, rows in conn.execute("SELECT event_date, count(*) FROM trade_events GROUP BY 1").fetchall():
+        expected[partition_key_for(day)] = expected.get(partition_key_for(day), 0) + rows
+    conn.close()
+    records = instance.fetch_materializations(dg.AssetKey("trade_events"), limit=1000).records
+    reported = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value for r in reversed(records)}
+    assert len(expected) > 3 and reported == expected  # the run covered every date: one materialization each
+
+
 def test_second_build_is_a_fast_no_op(one_build):
     p, before, instance = one_build
     runs_before = len(instance.get_runs())

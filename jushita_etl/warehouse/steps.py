@@ -138,15 +138,15 @@ def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
     return [row[0] for row in conn.execute("SELECT event_date FROM etl.pending_dates ORDER BY 1").fetchall()]
 
 
-def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> dict[str, int]:
+def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> dict[str, dict[date, int]]:
     """Replace every event table's rows with event_date in [date_from, date_to), in one transaction.
 
     The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` so the facts
-    refold exactly those keys. Returns rows written per table.
+    refold exactly those keys. Returns rows written per table and event date (dates without rows left out).
     """
     params = {"date_from": date_from, "date_to": date_to}
     window = "event_date >= $date_from AND event_date < $date_to"
-    counts: dict[str, int] = {}
+    counts: dict[str, dict[date, int]] = {}
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(sql.load("internal/window_events"), params)
@@ -161,7 +161,8 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: da
             conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
             if table.dirty_key:
                 conn.execute(mark_dirty, params)
-            counts[table.name] = conn.execute(f"SELECT count(*) FROM {table.name} WHERE {window}", params).fetchone()[0]
+            counts[table.name] = dict(conn.execute(
+                f"SELECT event_date, count(*) FROM {table.name} WHERE {window} GROUP BY 1", params).fetchall())
         conn.execute("DROP TABLE IF EXISTS window_events")
         conn.execute(f"DELETE FROM etl.pending_dates WHERE {window}", params)
         conn.execute("COMMIT")

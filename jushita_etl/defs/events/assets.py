@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from jushita_etl.defs.partitions import DAILY, window_for
+from jushita_etl.defs.partitions import DAILY, partition_key_for, window_for
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -41,10 +41,16 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)
         counts = steps.refresh_events(conn, date_from, date_to)
-    context.log.info(f"rebuilt event dates [{date_from}, {date_to}): {counts}")
-    for table, rows in counts.items():
-        yield dg.MaterializeResult(asset_key=table, metadata={
-            "dagster/row_count": rows, "event_dates": f"[{date_from}, {date_to})"})
+    context.log.info(f"rebuilt event dates [{date_from}, {date_to}): "
+                     f"{ {table: sum(by_date.values()) for table, by_date in counts.items()} }")
+    for table, by_date in counts.items():
+        # each partition of the window reports its own rows (the edge partitions own every date beyond them)
+        per_partition = dict.fromkeys(context.partition_keys, 0)
+        for day, rows in by_date.items():
+            per_partition[partition_key_for(day)] += rows
+        for partition_key, rows in per_partition.items():
+            context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table, partition_key=partition_key)
+        yield dg.MaterializeResult(asset_key=table, metadata={"event_dates": f"[{date_from}, {date_to})"})
 
 
 events_job = dg.define_asset_job(
