@@ -131,7 +131,10 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
             ensure_dagster_home()
             instance = dg.DagsterInstance.get()
         definitions = load_defs()
-        dates = ingesting.result()
+        try:
+            dates = ingesting.result()
+        except Exception as exc:  # e.g. a landed file damaged on disk: one clear line, the batch stays un-ingested
+            raise BuildFailed(f"ingest failed: {exc}") from exc
     resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
 
     def execute(job_name: str, run_config: dict | None = None, **kwargs) -> None:

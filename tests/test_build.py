@@ -199,3 +199,18 @@ def test_far_apart_dates_build_in_separate_runs(tmp_path, instance):
     assert (date(2026, 11, 11) - date(2026, 10, 1)).days > MAX_GAP_DAYS
     conn = duckdb.connect(str(p.warehouse), read_only=True)
     assert conn.execute("SELECT tid, paid_at IS NOT NULL FROM fact_orders ORDER BY tid").fetchall() == [(1, True), (2, False)]
+
+
+def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, feed, instance):
+    from jushita_etl.build import BuildFailed
+
+    p = paths(tmp_path / "data")
+    land_files([str(feed)], p.landing, quiet=True)
+    batch = next((p.landing / "batches").glob("*.parquet"))
+    batch.write_bytes(batch.read_bytes()[: batch.stat().st_size // 2])  # cut in half after it was committed
+    with pytest.raises(BuildFailed, match=r"^ingest failed: .*parquet"):
+        run_build(p, instance=instance)
+    conn = duckdb.connect(str(p.build_db), read_only=True)
+    assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0  # nothing half-ingested
+    conn.close()
+
