@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from jushita_etl.defs.partitions import DAILY, partition_key_for, window_for
+from jushita_etl.defs.partitions import DAILY, window_for
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -43,11 +43,13 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         counts = steps.refresh_events(conn, date_from, date_to)
     context.log.info(f"rebuilt event dates [{date_from}, {date_to}): "
                      f"{ {table: sum(by_date.values()) for table, by_date in counts.items()} }")
+    keys = sorted(context.partition_keys)
     for table, by_date in counts.items():
-        # each partition of the window reports its own rows (the edge partitions own every date beyond them)
-        per_partition = dict.fromkeys(context.partition_keys, 0)
+        # each partition of the window reports its own rows; dates beyond the window's ends can only be in the
+        # open-ended first or last partition of the whole set (see window_for), so they clamp to the window's ends
+        per_partition = dict.fromkeys(keys, 0)
         for day, rows in by_date.items():
-            per_partition[partition_key_for(day)] += rows
+            per_partition[min(max(day.isoformat(), keys[0]), keys[-1])] += rows
         for partition_key, rows in per_partition.items():
             context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table, partition_key=partition_key)
         yield dg.MaterializeResult(asset_key=table, metadata={"event_dates": f"[{date_from}, {date_to})"})
