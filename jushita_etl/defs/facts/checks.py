@@ -6,6 +6,8 @@ from jushita_etl.defs.quality import unique_key_checks
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.warehouse import steps
 
+# fact_rating_impressions has no unique key: one rating may list the same impression item twice, and each listed
+# item is a row (contract §4.5), so two rows can be equal in every column.
 FACT_KEYS = {
     "fact_orders": "tid",
     "fact_refunds": "refund_id",
