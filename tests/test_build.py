@@ -214,3 +214,24 @@ def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, 
     assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0  # nothing half-ingested
     conn.close()
 
+
+
+def test_an_earlier_born_copy_landed_later_moves_the_event_to_its_date(tmp_path, instance):
+    """The copy born first is the event row whatever the arrival order (contract: duplicates), so a later build that
+    lands such a copy must also rebuild the date of the copy it displaces, or the message would be in two partitions."""
+    from decimal import Decimal
+
+    from support import delivery, envelope, write_replay
+
+    first_landed = envelope("taobao_trade_TradeCreate", {"tid": 7, "payment": "1.00"}, id=777, pub_time="2026-11-12 10:00:00")
+    born_first = envelope("taobao_trade_TradeCreate", {"tid": 7, "payment": "2.00"}, id=777, pub_time="2026-11-10 09:00:00")
+    p = paths(tmp_path / "data")
+    for name, record in [("a", delivery(first_landed, msg_id="COPY-A", born=1_794_000_001_000)),
+                         ("b", delivery(born_first, msg_id="COPY-B", born=1_794_000_000_000))]:
+        land_files([str(write_replay(tmp_path / f"{name}.jsonl", [record]))], p.landing, quiet=True)
+        run_build(p, instance=instance)
+    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    assert conn.execute("SELECT event_date, payment FROM trade_events WHERE message_id = 777").fetchall() == [
+        (date(2026, 11, 10), Decimal("2.00"))]
+    assert conn.execute("SELECT payment FROM fact_orders WHERE tid = 7").fetchall() == [(Decimal("2.00"),)]
+    conn.close()
