@@ -56,12 +56,12 @@ class _Pending:
     """Whether a build has anything to do, found without starting Dagster: a manifest diff and two small queries."""
 
     new_batches: int
-    dates: int  # event dates left pending by an earlier build
+    pending_dates: int  # left pending by an earlier build
     dirty_keys: int
 
     @property
     def anything(self) -> bool:
-        return bool(self.new_batches or self.dates or self.dirty_keys)
+        return bool(self.new_batches or self.pending_dates or self.dirty_keys)
 
 
 def _pending(paths: Paths) -> _Pending:

@@ -11,7 +11,7 @@ registries below, never from input; values are always bound parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -61,11 +61,14 @@ FACT_TABLES = [
 
 @dataclass
 class IngestResult:
-    batches: int = 0
-    rows: int = 0
-    new_deliveries: int = 0
-    quarantined: int = 0
-    affected_dates: list[date] = field(default_factory=list)
+    """What was ingested since raw_messages last reported: batches, landed rows, new distinct deliveries, how many
+    of those were quarantined, and the event dates still to rebuild."""
+
+    batches: int
+    rows: int
+    new_deliveries: int
+    quarantined: int
+    affected_dates: list[date]
 
 
 def new_batches(conn: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, dict]:
@@ -75,21 +78,17 @@ def new_batches(conn: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, dic
             if entry["batch_id"] not in known and (landing / entry["file"]).exists()}
 
 
-def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
-    """Bring every landed batch not yet ingested into the warehouse (idempotent)."""
+def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> int:
+    """Bring every landed batch not yet ingested into the warehouse (idempotent). Returns how many batches it took;
+    ``report_ingested`` tells what they held."""
     new = new_batches(conn, landing)
-    result = IngestResult()
     if not new:
-        return result
+        return 0
     files = [str(landing / entry["file"]) for entry in new.values()]
+    batch_ids = list(new)
     conn.execute("BEGIN TRANSACTION")
     try:
-        before = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
-        before_q = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-        batch_ids = list(new)
         sql.run(conn, "internal/parse_deliveries", {"files": files, "batch_ids": batch_ids})
-        result.new_deliveries = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0] - before
-        result.quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] - before_q
         conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
         conn.executemany(
             "INSERT INTO etl.ingested_batches (batch_id, file, rows, ingested_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
@@ -100,10 +99,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> IngestResult:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    result.batches = len(new)
-    result.rows = sum(entry["rows"] for entry in new.values())
-    result.affected_dates = pending_dates(conn)
-    return result
+    return len(new)
 
 
 def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:

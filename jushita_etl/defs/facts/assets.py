@@ -72,7 +72,8 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
 
 facts_job = dg.define_asset_job(
     "facts_job",
-    selection=dg.AssetSelection.groups("landing") | dg.AssetSelection.assets(*[a.key for a in fact_assets], published_warehouse.key),
+    selection=dg.AssetSelection.groups("landing")
+    | dg.AssetSelection.assets(*[a.key for a in fact_assets], published_warehouse.key),
     description="Ingest new batches, refold the facts for touched keys and publish the analysts' file (event "
     "partitions the new batches touch are left to the sensor's runs).",
 )

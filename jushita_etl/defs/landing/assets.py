@@ -36,8 +36,9 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
     context.log.info(
-        f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, {result.new_deliveries:,} new deliveries, "
-        f"{result.quarantined:,} quarantined; pending dates: {[d.isoformat() for d in result.affected_dates]}"
+        f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "
+        f"{result.new_deliveries:,} new deliveries, {result.quarantined:,} quarantined; "
+        f"pending dates: {[d.isoformat() for d in result.affected_dates]}"
     )
     yield dg.MaterializeResult(
         asset_key="raw_messages",
