@@ -65,6 +65,19 @@ def writer(paths: Paths, *, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyC
             conn.close()
 
 
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction: committed when the block ends, rolled back (and the error re-raised) when it raises,
+    so a failed step never leaves the run's shared writer connection inside an open transaction."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def publish(conn: duckdb.DuckDBPyConnection, paths: Paths) -> Path:
     """Make the current build the analysts' file, atomically. Call with the writer connection."""
     conn.execute("CHECKPOINT")

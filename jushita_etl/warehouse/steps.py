@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from jushita_etl.landing.batches import read_manifest
-from jushita_etl.warehouse import sql
+from jushita_etl.warehouse import db, sql
 
 MIN_DATE = date(1, 1, 1)
 MAX_DATE = date(9999, 12, 31)
@@ -86,8 +86,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> int:
         return 0
     files = [str(landing / entry["file"]) for entry in new.values()]
     batch_ids = list(new)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with db.transaction(conn):
         sql.run(conn, "internal/parse_deliveries", {"files": files, "batch_ids": batch_ids})
         conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
         conn.executemany(
@@ -95,24 +94,15 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> int:
             [[batch_id, entry["file"], entry["rows"]] for batch_id, entry in new.items()],
         )
         publish_raw_view(conn, landing)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(new)
 
 
 def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
     """What was ingested since the last call (by any step, or by ``jushita-etl build`` before its run), now marked
     reported: the numbers a raw_messages materialization records."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with db.transaction(conn):
         batches, rows, deliveries, quarantined = conn.execute(sql.load("internal/unreported_ingest")).fetchone()
         conn.execute("UPDATE etl.ingested_batches SET reported_at = now()::TIMESTAMP WHERE reported_at IS NULL")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return IngestResult(batches, rows, deliveries, quarantined, pending_dates(conn))
 
 
@@ -143,8 +133,7 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: da
     params = {"date_from": date_from, "date_to": date_to}
     window = "event_date >= $date_from AND event_date < $date_to"
     counts: dict[str, dict[date, int]] = {}
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with db.transaction(conn):
         conn.execute(sql.load("internal/window_events"), params)
         for table in EVENT_TABLES:
             mark_dirty = (
@@ -161,18 +150,13 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: da
                 f"SELECT event_date, count(*) FROM {table.name} WHERE {window} GROUP BY 1", params).fetchall())
         conn.execute("DROP TABLE IF EXISTS window_events")
         conn.execute(f"DELETE FROM etl.pending_dates WHERE {window}", params)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return counts
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:
     """Refold one fact table for its dirty keys (or entirely), in one transaction. Returns rows written."""
     params = {"full": full}
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with db.transaction(conn):
         conn.execute(f"CREATE OR REPLACE TEMP TABLE folded AS {sql.load(fact.name)}", params)
         if fact.name == "fact_refunds":
             # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
@@ -191,10 +175,6 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool 
         written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
         conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
         conn.execute("DROP TABLE folded")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return written
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.landing.batches import china_now
 from jushita_etl.top.client import DEFAULT_URL, TopClient, TopError, TopTransportError, unwrap_list
-from jushita_etl.warehouse import sql
+from jushita_etl.warehouse import db, sql
 
 API_RESULTS = pa.schema([("user_nick", pa.string()), ("user_id", pa.int64()), ("is_valid", pa.bool_()),
                          ("created", pa.string()), ("modified", pa.string()), ("topics", pa.list_(pa.string())),
@@ -51,8 +51,7 @@ def sync_users(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
     except (TopTransportError, TopError) as exc:  # keep the last known status; the check warns
         error = str(exc)
         context.log.warning(f"sync_users not refreshed: {error}")
-    with warehouse.writer() as conn:
-        conn.execute("BEGIN TRANSACTION")
+    with warehouse.writer() as conn, db.transaction(conn):
         if error is None:
             conn.register("api_results", pa.Table.from_pylist(rows, schema=API_RESULTS))
             conn.execute("DELETE FROM sync_users")
@@ -61,7 +60,6 @@ def sync_users(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
         conn.execute("INSERT INTO etl.sync_users_refreshes VALUES (?, ?, ?)", [checked_at, error is None, error])
         total = conn.execute("SELECT count(*) FROM sync_users").fetchone()[0]
         expired = conn.execute("SELECT count(*) FROM sync_users WHERE is_valid = false").fetchone()[0]
-        conn.execute("COMMIT")
     return dg.MaterializeResult(metadata={"dagster/row_count": total, "gateway_reachable": error is None,
                                           "expired_authorisations": expired, **({"error": error} if error else {})})
 
