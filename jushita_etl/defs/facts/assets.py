@@ -88,7 +88,7 @@ warehouse_job = dg.define_asset_job(
 
 daily_reconciliation = dg.ScheduleDefinition(
     name="daily_reconciliation",
-    target=dg.AssetSelection.assets("raw_messages", "quarantine", *[a.key for a in fact_assets], published_warehouse.key),
+    target=facts_job,
     cron_schedule="30 3 * * *",
     execution_timezone="Asia/Shanghai",
     run_config=dg.RunConfig(ops={fact.name: FoldConfig(full=True) for fact in steps.FACT_TABLES}),
