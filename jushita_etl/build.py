@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -56,28 +56,42 @@ class _Pending:
     """Whether a build has anything to do, found without starting Dagster: a manifest diff and two small queries."""
 
     new_batches: int
-    pending_dates: int  # left pending by an earlier build
+    pending_dates: list[date]  # left pending by an earlier build
     dirty_keys: int
+    hinted_dates: list[date]  # the new batches' manifest date hints (a superset of their pub_time dates)
 
     @property
     def anything(self) -> bool:
         return bool(self.new_batches or self.pending_dates or self.dirty_keys)
 
+    @property
+    def expected_dates(self) -> list[date]:
+        """The event dates the ingest will most likely leave pending, known before it runs."""
+        return sorted(set(self.pending_dates) | set(self.hinted_dates))
+
 
 def _pending(paths: Paths) -> _Pending:
     with db.writer(paths) as conn:
         dirty = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
-        return _Pending(len(steps.new_batches(conn, paths.landing)), len(steps.pending_dates(conn)), dirty)
+        new = steps.new_batches(conn, paths.landing)
+        hinted = {date.fromisoformat(day) for entry in new.values() for day in entry.get("event_dates", [])}
+        return _Pending(len(new), steps.pending_dates(conn), dirty, sorted(hinted))
 
 
-def _ingest(paths: Paths, full: bool) -> list[date]:
-    """Ingest the new batches; return the event dates to rebuild (with ``full``, the first and last date of all)."""
-    with db.writer(paths) as conn:
-        steps.ingest(conn, paths.landing)
-        if full:
-            return [d for d in conn.execute(
-                "SELECT min(event_date), max(event_date) FROM etl.deliveries WHERE reason IS NULL").fetchone() if d]
-        return steps.pending_dates(conn)
+def _ingest(paths: Paths, full: bool, news: Future) -> list[date]:
+    """Ingest the new batches; return the event dates to rebuild (with ``full``, the first and last date of all).
+    ``news`` is resolved first, before the parse: whether any new delivery is there to parse."""
+    try:
+        with db.writer(paths) as conn:
+            news.set_result(steps.any_new_deliveries(conn, paths.landing))
+            steps.ingest(conn, paths.landing)
+            if full:
+                return [d for d in conn.execute(
+                    "SELECT min(event_date), max(event_date) FROM etl.deliveries WHERE reason IS NULL").fetchone() if d]
+            return steps.pending_dates(conn)
+    finally:
+        if not news.done():  # failed before it knew: the caller then waits for the ingest and reports its error
+            news.set_result(False)
 
 
 MAX_GAP_DAYS = 7  # partitions farther apart than this are built in separate runs
@@ -115,7 +129,8 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
 
     # The parse runs on a worker thread (DuckDB releases the GIL) while this one imports and loads Dagster.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
-        ingesting = pool.submit(_ingest, paths, full)
+        news: Future = Future()
+        ingesting = pool.submit(_ingest, paths, full, news)
 
         import dagster as dg  # only now: a no-op build never pays for importing Dagster
 
@@ -131,36 +146,56 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
             ensure_dagster_home()
             instance = dg.DagsterInstance.get()
         definitions = load_defs()
-        try:
-            dates = ingesting.result()
-        except Exception as exc:  # e.g. a landed file damaged on disk: one clear line, the batch stays un-ingested
-            raise BuildFailed(f"ingest failed: {exc}") from exc
-    resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
+        resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
 
-    def execute(job_name: str, run_config: dict | None = None, **kwargs) -> None:
-        config = {**(run_config or {}), **({} if verbose else QUIET)}
-        result = definitions.resolve_job_def(job_name).execute_in_process(
-            instance=instance, resources=resources, raise_on_error=False, run_config=config, **kwargs)
-        report.runs.append(job_name)
-        for evaluation in result.get_asset_check_evaluations():
-            if evaluation.check_name == "reconciliation":  # checked on the file just published: no need to count again
-                report.reconciliation = steps.Reconciliation(
-                    **{f.name: evaluation.metadata[f.name].value for f in fields(steps.Reconciliation)})
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_failure and e.event_specific_data), None)
-            error = getattr(getattr(failure, "event_specific_data", None), "error", None)
-            message = error.message.strip().splitlines()[-1] if error else "see the run in the Dagster UI"
-            raise BuildFailed(f"{job_name} failed: {message}")
+        def ingested() -> list[date]:
+            try:
+                return ingesting.result()
+            except Exception as exc:  # e.g. a landed file damaged on disk: one clear line, the batch stays un-ingested
+                raise BuildFailed(f"ingest failed: {exc}") from exc
 
-    fold = {"ops": {fact.name: {"config": {"full": full}} for fact in steps.FACT_TABLES}}
+        def execute(job_name: str, run_config: dict | None = None, **kwargs) -> None:
+            config = {**(run_config or {}), **({} if verbose else QUIET)}
+            result = definitions.resolve_job_def(job_name).execute_in_process(
+                instance=instance, resources=resources, raise_on_error=False, run_config=config, **kwargs)
+            report.runs.append(job_name)
+            for evaluation in result.get_asset_check_evaluations():
+                if evaluation.check_name == "reconciliation":  # checked on the file just published: no need to count again
+                    report.reconciliation = steps.Reconciliation(
+                        **{f.name: evaluation.metadata[f.name].value for f in fields(steps.Reconciliation)})
+            if not result.success:
+                ingested()  # a failed parse is the cause to report, not the run's own attempt at it
+                failure = next((e for e in result.all_events if e.is_failure and e.event_specific_data), None)
+                error = getattr(getattr(failure, "event_specific_data", None), "error", None)
+                message = error.message.strip().splitlines()[-1] if error else "see the run in the Dagster UI"
+                raise BuildFailed(f"{job_name} failed: {message}")
 
-    def warehouse_run(dates: list[date]) -> None:
-        # One run per stretch of partitions: days in between are rebuilt too, which is idempotent and cheaper than
-        # a run per day, but a far-off date (a days-late event, an odd pub_time) gets a run of its own instead of
-        # stretching one run over every day between.
-        for first, last in _stretches(sorted({date.fromisoformat(partition_key_for(d)) for d in dates})):
-            execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: first.isoformat(),
-                                                            RANGE_END_TAG: last.isoformat()})
+        fold = {"ops": {fact.name: {"config": {"full": full}} for fact in steps.FACT_TABLES}}
+
+        def warehouse_run(dates: list[date]) -> None:
+            # One run per stretch of partitions: days in between are rebuilt too, which is idempotent and cheaper
+            # than a run per day, but a far-off date (a days-late event, an odd pub_time) gets a run of its own
+            # instead of stretching one run over every day between.
+            for first, last in _stretches(sorted({date.fromisoformat(partition_key_for(d)) for d in dates})):
+                execute("warehouse_job", run_config=fold, tags={RANGE_START_TAG: first.isoformat(),
+                                                                RANGE_END_TAG: last.isoformat()})
+
+        # When the new batches hold new deliveries, the run starts while the parse may still be running, over the
+        # dates the manifest's hints and the earlier pending dates expect: creating and planning it is Dagster
+        # Python that would otherwise wait for the parse, and its first step (ingest_landing) waits for the writer
+        # lock the parse holds, then finds nothing left. The exact dates are known after the run; any it missed (a
+        # hint is a superset of a batch's pub_time dates, but an older copy of a republished message can add a
+        # date) get a run of their own below. Batches of redeliveries only change no event date, so they wait
+        # for the parse (and end in facts_job); a full refold needs the span of every date, which only the parse
+        # knows.
+        dates = [] if full or not news.result() else plan.expected_dates
+        if dates:
+            warehouse_run(dates)
+            ingested()
+            with db.writer(paths) as conn:  # dates the hints missed, and batches landed while the run was running
+                dates = steps.pending_dates(conn)
+        else:
+            dates = ingested()
 
     for _ in range(3):
         if not dates:

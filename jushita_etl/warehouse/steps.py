@@ -78,6 +78,20 @@ def new_batches(conn: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, dic
             if entry["batch_id"] not in known and (landing / entry["file"]).exists()}
 
 
+def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path) -> bool:
+    """Whether the batches not yet ingested hold a delivery (mq_msg_id) the warehouse has not seen: cheap next to
+    the parse (it reads one narrow column, and nothing at all while the warehouse is empty)."""
+    new = new_batches(conn, landing)
+    if not new:
+        return False
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM etl.deliveries)").fetchone()[0]:
+        return any(entry["rows"] for entry in new.values())
+    files = [str(landing / entry["file"]) for entry in new.values()]
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM read_parquet($files) "
+        "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries))", {"files": files}).fetchone()[0]
+
+
 def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> int:
     """Bring every landed batch not yet ingested into the warehouse (idempotent). Returns how many batches it took;
     ``report_ingested`` tells what they held."""
