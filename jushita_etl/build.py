@@ -74,8 +74,16 @@ def _pending(paths: Paths) -> _Pending:
     with db.writer(paths) as conn:
         dirty = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
         new = steps.new_batches(conn, paths.landing)
-        hinted = {date.fromisoformat(day) for entry in new.values() for day in entry.get("event_dates", [])}
+        hinted = {day for entry in new.values() for day in map(_hinted_date, entry.get("event_dates", [])) if day}
         return _Pending(len(new), steps.pending_dates(conn), dirty, sorted(hinted))
+
+
+def _hinted_date(text: str) -> date | None:
+    """A manifest hint as a date; None for text shaped like a date that is none (2026-02-30 in a bad pub_time)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _ingest(paths: Paths, full: bool, news: Future) -> list[date]:

@@ -11,7 +11,9 @@ ratings AS (
 ),
 items AS (
     SELECT *, unnest(
-        CASE WHEN try(json_type(impr_words)) = 'ARRAY' THEN json_extract_string(impr_words, '$[*]')
+        -- json_valid first: try() would re-run every vector holding plain text row by row
+        CASE WHEN left(impr_words, 1) = '[' AND json_valid(impr_words) AND json_type(impr_words) = 'ARRAY'
+             THEN json_extract_string(impr_words, '$[*]')
              ELSE string_split(impr_words, ';') END) AS item
     FROM ratings
 ),

@@ -150,8 +150,8 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: da
     with db.transaction(conn):
         conn.execute(sql.load("internal/window_events"), params)
         for table in EVENT_TABLES:
-            mark_dirty = (
-                f"INSERT INTO etl.dirty_keys SELECT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
+            mark_dirty = (  # each key once: a tid has several events, and the facts read and delete these rows
+                f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
                 f"FROM {table.name} WHERE {window}"
             )
             if table.dirty_key:

@@ -6,12 +6,18 @@
 -- Temporary: defined on every connection, never stored in the file analysts open.
 
 -- Exact 64-bit integer from a JSON integer or a string of digits (both give the digits); never through a double.
-CREATE OR REPLACE TEMP MACRO s_int(t) AS CASE WHEN regexp_full_match(t, '-?[0-9]+') THEN TRY_CAST(t AS BIGINT) END;
+-- TRY_CAST alone would also take '+5', ' 5', '1.5' or '1_000', so the text must be digits: the cast's own decimal
+-- text is the common case and needs no regular expression (1M ids 0.15 -> 0.11 s); anything else ('007', '-0') is
+-- checked by the pattern.
+CREATE OR REPLACE TEMP MACRO s_int(t) AS CASE
+    WHEN TRY_CAST(t AS BIGINT)::VARCHAR = t THEN TRY_CAST(t AS BIGINT)
+    WHEN regexp_full_match(t, '-?[0-9]+') THEN TRY_CAST(t AS BIGINT) END;
 
 -- Whether json_extract_string's text t could be the text of a JSON number, true, false, an array or an object
--- (rather than only of a string), i.e. whether telling them apart needs the value's type.
+-- (rather than only of a string), i.e. whether telling them apart needs the value's type. A superset is safe (the
+-- type is then looked up), so the first character decides.
 CREATE OR REPLACE TEMP MACRO could_be_literal(t) AS
-    regexp_full_match(t, '-?[0-9].*|true|false') OR left(t, 1) IN ('{', '[');
+    left(t, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '{', '[') OR t IN ('true', 'false');
 
 -- Money in yuan: a decimal string or a JSON number, to DECIMAL(18,2).
 CREATE OR REPLACE TEMP MACRO s_money(t) AS CASE

@@ -18,6 +18,8 @@ later_copies AS (
     WHERE d.reason IS NULL
     QUALIFY row_number() OVER (PARTITION BY d.domain, d.message_id ORDER BY d.born_timestamp, d.mq_msg_id) > 1
 )
-SELECT d.* FROM etl.deliveries AS d
+-- only the columns the event tables read: the copy is of every usable delivery of the window
+SELECT d.domain, d.message_id, d.topic, d.event_type, d.user_id, d.user_nick, d.pub_time, d.event_date, d.content
+FROM etl.deliveries AS d
 WHERE d.domain IS NOT NULL AND d.reason IS NULL AND d.event_date >= $date_from AND d.event_date < $date_to
   AND d.mq_msg_id NOT IN (SELECT mq_msg_id FROM later_copies)
