@@ -2,7 +2,7 @@
 
 1. ``ingest``: parse each new delivery of newly landed batches once into ``etl.deliveries`` (``raw_messages`` is a
    view over the ingested batches), add the bad ones to ``quarantine``, and note which event dates they touch;
-2. ``refresh_events``: replace the rows of every event table for a window of event dates;
+2. ``refresh_events``: replace the rows of every event table for a window of event dates (a transaction per table);
 3. ``refold_fact``: refold the facts of the keys those windows touched (or all of them).
 
 The SQL is in ``sql/``; this module only sequences it. Table and column names used here come from the fixed
@@ -11,6 +11,8 @@ registries below, never from input; values are always bound parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -33,13 +35,14 @@ class EventTable:
     dirty_key2: str = "NULL"
 
 
+# Usually largest first: refresh_events rebuilds each table while its caller records the one before (see there).
 EVENT_TABLES = [
     EventTable("trade_events", "trade", "tid"),
-    EventTable("refund_events", "refund", "refund_id"),
-    EventTable("item_events", "item", "num_iid"),
     EventTable("logistics_events", "logistics", "tid", "coalesce(out_sid, '')"),
-    EventTable("rating_events", "rating", "message_id"),
+    EventTable("refund_events", "refund", "refund_id"),
     EventTable("fenxiao_events", "fenxiao", None),
+    EventTable("rating_events", "rating", "message_id"),
+    EventTable("item_events", "item", "num_iid"),
 ]
 
 
@@ -138,33 +141,52 @@ def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
     return [row[0] for row in conn.execute("SELECT event_date FROM etl.pending_dates ORDER BY 1").fetchall()]
 
 
-def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> dict[str, dict[date, int]]:
-    """Replace every event table's rows with event_date in [date_from, date_to), in one transaction.
+def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
+                   date_to: date) -> Iterator[tuple[EventTable, dict[date, int]]]:
+    """Replace every event table's rows with event_date in [date_from, date_to), one transaction per table.
 
-    The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` so the facts
-    refold exactly those keys. Returns rows written per table and event date (dates without rows left out).
+    The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` (in the same
+    transaction) so the facts refold exactly those keys. Yields each table with its rows per event date (dates
+    without rows left out) as soon as its window is committed, while the next table is rebuilt on a worker thread:
+    DuckDB releases the GIL, so what the caller does with a table (Dagster records one materialization per
+    partition) overlaps the next table's SQL. The window's pending dates are cleared once every table is rebuilt;
+    a failure in between leaves them pending, and rebuilding a window again is idempotent.
     """
     params = {"date_from": date_from, "date_to": date_to}
-    window = "event_date >= $date_from AND event_date < $date_to"
-    counts: dict[str, dict[date, int]] = {}
-    with db.transaction(conn):
-        conn.execute(sql.load("internal/window_events"), params)
-        for table in EVENT_TABLES:
-            mark_dirty = (  # each key once: a tid has several events, and the facts read and delete these rows
-                f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
-                f"FROM {table.name} WHERE {window}"
-            )
-            if table.dirty_key:
-                conn.execute(mark_dirty, params)
-            conn.execute(f"DELETE FROM {table.name} WHERE {window}", params)
-            conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
-            if table.dirty_key:
-                conn.execute(mark_dirty, params)
-            counts[table.name] = dict(conn.execute(
-                f"SELECT event_date, count(*) FROM {table.name} WHERE {window} GROUP BY 1", params).fetchall())
+    conn.execute(sql.load("internal/window_events"), params)
+    try:
+        # the connection is used by one thread at a time: the worker between submit() and result(), this thread
+        # only after every worker call has returned
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-window") as pool:
+            rebuilding = pool.submit(_refresh_event_table, conn, EVENT_TABLES[0], params)
+            for position, table in enumerate(EVENT_TABLES):
+                counts = rebuilding.result()
+                if position + 1 < len(EVENT_TABLES):
+                    rebuilding = pool.submit(_refresh_event_table, conn, EVENT_TABLES[position + 1], params)
+                yield table, counts
+        conn.execute(f"DELETE FROM etl.pending_dates WHERE {_WINDOW}", params)
+    finally:
         conn.execute("DROP TABLE IF EXISTS window_events")
-        conn.execute(f"DELETE FROM etl.pending_dates WHERE {window}", params)
-    return counts
+
+
+_WINDOW = "event_date >= $date_from AND event_date < $date_to"
+
+
+def _refresh_event_table(conn: duckdb.DuckDBPyConnection, table: EventTable, params: dict) -> dict[date, int]:
+    """One event table's window replaced from the temp table window_events, in one transaction."""
+    mark_dirty = (  # each key once: a tid has several events, and the facts read and delete these rows
+        f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
+        f"FROM {table.name} WHERE {_WINDOW}"
+    )
+    with db.transaction(conn):
+        if table.dirty_key:
+            conn.execute(mark_dirty, params)
+        conn.execute(f"DELETE FROM {table.name} WHERE {_WINDOW}", params)
+        conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
+        if table.dirty_key:
+            conn.execute(mark_dirty, params)
+        return dict(conn.execute(
+            f"SELECT event_date, count(*) FROM {table.name} WHERE {_WINDOW} GROUP BY 1", params).fetchall())
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:

@@ -31,28 +31,29 @@ def _event_spec(table: steps.EventTable) -> dg.AssetSpec:
 
 @dg.multi_asset(specs=[_event_spec(table) for table in steps.EVENT_TABLES], backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL)
 def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Replace the rows of every event table for the run's window of event dates, in one transaction.
+    """Replace the rows of every event table for the run's window of event dates, one transaction per table.
 
     A backfill of any range runs as one run over the whole range. Landed batches not yet ingested are ingested
     first, so a run never depends on which run the sensor's requests execute first.
     """
     window = context.partition_time_window
     date_from, date_to = window_for(window.start, window.end)
+    keys = sorted(context.partition_keys)
+    rebuilt = {}
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)
-        counts = steps.refresh_events(conn, date_from, date_to)
-    context.log.info(f"rebuilt event dates [{date_from}, {date_to}): "
-                     f"{ {table: sum(by_date.values()) for table, by_date in counts.items()} }")
-    keys = sorted(context.partition_keys)
-    for table, by_date in counts.items():
-        # each partition of the window reports its own rows; dates beyond the window's ends can only be in the
-        # open-ended first or last partition of the whole set (see window_for), so they clamp to the window's ends
-        per_partition = dict.fromkeys(keys, 0)
-        for day, rows in by_date.items():
-            per_partition[min(max(day.isoformat(), keys[0]), keys[-1])] += rows
-        for partition_key, rows in per_partition.items():
-            context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table, partition_key=partition_key)
-        yield dg.MaterializeResult(asset_key=table, metadata={"event_dates": f"[{date_from}, {date_to})"})
+        # each table is reported as soon as its window is committed, while the next one is rebuilt
+        for table, by_date in steps.refresh_events(conn, date_from, date_to):
+            # each partition of the window reports its own rows; dates beyond the window's ends can only be in the
+            # open-ended first or last partition of the whole set (see window_for), so they clamp to its ends
+            per_partition = dict.fromkeys(keys, 0)
+            for day, rows in by_date.items():
+                per_partition[min(max(day.isoformat(), keys[0]), keys[-1])] += rows
+            for partition_key, rows in per_partition.items():
+                context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table.name, partition_key=partition_key)
+            rebuilt[table.name] = sum(by_date.values())
+            yield dg.MaterializeResult(asset_key=table.name, metadata={"event_dates": f"[{date_from}, {date_to})"})
+    context.log.info(f"rebuilt event dates [{date_from}, {date_to}): {rebuilt}")
 
 
 events_job = dg.define_asset_job(
