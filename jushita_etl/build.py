@@ -178,7 +178,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
                 message = error.message.strip().splitlines()[-1] if error else "see the run in the Dagster UI"
                 raise BuildFailed(f"{job_name} failed: {message}")
 
-        fold = {"ops": {fact.name: {"config": {"full": full}} for fact in steps.FACT_TABLES}}
+        fold = {"ops": {"fact_tables": {"config": {"full": full}}}}
 
         def warehouse_run(dates: list[date]) -> None:
             # One run per stretch of partitions: days in between are rebuilt too, which is idempotent and cheaper

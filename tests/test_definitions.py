@@ -72,6 +72,6 @@ def test_schedules_produce_valid_runs(instance):
         requests = reconciliation.evaluate_tick(context).run_requests
     assert len(requests) == 1
     config = requests[0].run_config["ops"]
-    assert all(config[name]["config"]["full"] is True for name in ("fact_orders", "fact_refunds", "dim_items"))
+    assert config["fact_tables"]["config"]["full"] is True
     job = definitions.resolve_job_def(reconciliation.job_name)
     assert dg.validate_run_config(job, requests[0].run_config)

@@ -3,7 +3,9 @@
 
 import dagster as dg
 
+from jushita_etl.defs.events.checks import EVENT_CHECK, EVENT_KEYS, event_check_specs
 from jushita_etl.defs.partitions import DAILY, window_for
+from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -29,12 +31,14 @@ def _event_spec(table: steps.EventTable) -> dg.AssetSpec:
     )
 
 
-@dg.multi_asset(specs=[_event_spec(table) for table in steps.EVENT_TABLES], backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL)
+@dg.multi_asset(specs=[_event_spec(table) for table in steps.EVENT_TABLES], check_specs=event_check_specs,
+                backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL)
 def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Replace the rows of every event table for the run's window of event dates, one transaction per table.
 
     A backfill of any range runs as one run over the whole range. Landed batches not yet ingested are ingested
-    first, so a run never depends on which run the sensor's requests execute first.
+    first, so a run never depends on which run the sensor's requests execute first. The tables' unique-key checks
+    are evaluated at the end, on the whole tables.
     """
     window = context.partition_time_window
     date_from, date_to = window_for(window.start, window.end)
@@ -53,6 +57,7 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table.name, partition_key=partition_key)
             rebuilt[table.name] = sum(by_date.values())
             yield dg.MaterializeResult(asset_key=table.name, metadata={"event_dates": f"[{date_from}, {date_to})"})
+        yield from unique_key_results(context, conn, EVENT_KEYS, EVENT_CHECK)
     context.log.info(f"rebuilt event dates [{date_from}, {date_to}): {rebuilt}")
 
 

@@ -1,6 +1,8 @@
-"""Event-table checks: at most one row per platform message."""
+"""Event-table checks: at most one row per platform message (evaluated by ``event_tables`` after each rebuild)."""
 
-from jushita_etl.defs.quality import unique_key_checks
+from jushita_etl.defs.quality import unique_key_specs
 from jushita_etl.warehouse import steps
 
-event_checks = unique_key_checks({table.name: "message_id" for table in steps.EVENT_TABLES}, "unique_message_id", "events")
+EVENT_KEYS = {table.name: "message_id" for table in steps.EVENT_TABLES}
+EVENT_CHECK = "unique_message_id"
+event_check_specs = unique_key_specs(EVENT_KEYS, EVENT_CHECK)

@@ -1,10 +1,11 @@
-"""Fact checks: one row per key, and the reconciliation invariant of the contract §5 on the published file."""
+"""Fact checks: one row per key (evaluated by ``fact_tables`` after each refold), and the reconciliation invariant
+of the contract §5 on the published file (evaluated by ``published_warehouse`` after each publish)."""
 
 import dagster as dg
 
-from jushita_etl.defs.quality import unique_key_checks
+from jushita_etl.defs.quality import unique_key_specs
 from jushita_etl.defs.resources import WarehouseResource
-from jushita_etl.warehouse import steps
+from jushita_etl.warehouse import db, steps
 
 # fact_rating_impressions has no unique key: one rating may list the same impression item twice, and each listed
 # item is a row (contract §4.5), so two rows can be equal in every column.
@@ -14,21 +15,23 @@ FACT_KEYS = {
     "dim_items": "num_iid",
     "fact_shipments": "tid, out_sid",
 }
+FACT_CHECK = "unique_key"
+fact_check_specs = unique_key_specs(FACT_KEYS, FACT_CHECK)
+
+reconciliation_spec = dg.AssetCheckSpec(
+    "reconciliation", asset="published_warehouse",
+    description="deliveries = event rows + duplicates + quarantined + unmodelled, over distinct mq_msg_id, in the "
+    "file analysts read.")
 
 
-fact_checks = unique_key_checks(FACT_KEYS, "unique_key", "facts")
-
-
-@dg.asset_check(asset="published_warehouse", description="deliveries = event rows + duplicates + quarantined + "
-                "unmodelled, over distinct mq_msg_id, in the file analysts read.")
-def reconciliation(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    from jushita_etl.warehouse import db
-
+def reconcile_published(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """The invariant counted on the published file, through a read-only connection as an analyst opens it."""
     conn = db.reader(warehouse.paths)
     try:
         result = steps.reconcile(conn)
     finally:
         conn.close()
-    return dg.AssetCheckResult(passed=result.holds, description=result.line(), metadata={
-        "deliveries": result.deliveries, "events": result.events, "duplicates": result.duplicates,
-        "quarantined": result.quarantined, "unmodelled": result.unmodelled})
+    return dg.AssetCheckResult(
+        check_name=reconciliation_spec.name, passed=result.holds, description=result.line(), metadata={
+            "deliveries": result.deliveries, "events": result.events, "duplicates": result.duplicates,
+            "quarantined": result.quarantined, "unmodelled": result.unmodelled})

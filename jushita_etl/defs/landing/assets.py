@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from jushita_etl.defs.landing.checks import quarantine_rate, quarantine_rate_spec
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -25,16 +26,19 @@ def _quarantine_spec() -> dg.AssetSpec:
 )
 
 
-@dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], pool=WAREHOUSE_POOL)
+@dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], check_specs=[quarantine_rate_spec],
+                pool=WAREHOUSE_POOL)
 def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Bring newly landed batches into the warehouse: parse every new delivery once, quarantine the bad ones,
     and note the event dates whose partitions must be rebuilt. Records what was ingested since the previous
-    materialization, whoever ingested it (a build parses new batches before its run starts)."""
+    materialization, whoever ingested it (a build parses new batches before its run starts). Then the quarantine
+    rate check."""
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
+        rate = quarantine_rate(conn)
     context.log.info(
         f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "
         f"{result.new_deliveries:,} new deliveries, {result.quarantined:,} quarantined; "
@@ -55,6 +59,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         metadata={"dagster/row_count": sum(quarantined.values()), "new_rows": result.quarantined,
                   "by_reason": quarantined},
     )
+    yield rate
 
 
 ingest_job = dg.define_asset_job(
