@@ -27,7 +27,11 @@ new_rows AS (
       AND (batch_id, row_in_file) NOT IN (SELECT (batch_id, row_in_file) FROM later_copies)
 ),
 decoded AS (
-    SELECT *, try(decode(body)) AS body_text FROM new_rows
+    -- the body as text when it is valid UTF-8: decoding with 'ignore' drops invalid bytes, so the text is shorter
+    -- exactly when some were invalid (try(decode()) re-runs every vector holding one such body row by row:
+    -- 0.26 s against 0.12 s for 1M bodies)
+    SELECT *, CASE WHEN strlen(decode(body, 'ignore')) = octet_length(body) THEN decode(body, 'ignore') END AS body_text
+    FROM new_rows
 ),
 envelopes AS (
     -- One parse per body, of well-formed objects only (json_valid rather than try(), which re-runs a whole vector
