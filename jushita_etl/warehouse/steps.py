@@ -35,14 +35,15 @@ class EventTable:
     dirty_key2: str = "NULL"
 
 
-# Usually largest first: refresh_events rebuilds each table while its caller records the one before (see there).
+# Usually smallest first: refresh_events rebuilds the tables in this order while its caller records the ones
+# already rebuilt, so recording the small ones overlaps rebuilding the large ones (see there).
 EVENT_TABLES = [
+    EventTable("item_events", "item", "num_iid"),
+    EventTable("rating_events", "rating", "message_id"),
+    EventTable("fenxiao_events", "fenxiao", None),
+    EventTable("refund_events", "refund", "refund_id"),
     EventTable("trade_events", "trade", "tid"),
     EventTable("logistics_events", "logistics", "tid", "coalesce(out_sid, '')"),
-    EventTable("refund_events", "refund", "refund_id"),
-    EventTable("fenxiao_events", "fenxiao", None),
-    EventTable("rating_events", "rating", "message_id"),
-    EventTable("item_events", "item", "num_iid"),
 ]
 
 
@@ -147,23 +148,25 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
 
     The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` (in the same
     transaction) so the facts refold exactly those keys. Yields each table with its rows per event date (dates
-    without rows left out) as soon as its window is committed, while the next table is rebuilt on a worker thread:
-    DuckDB releases the GIL, so what the caller does with a table (Dagster records one materialization per
-    partition) overlaps the next table's SQL. The window's pending dates are cleared once every table is rebuilt;
-    a failure in between leaves them pending, and rebuilding a window again is idempotent.
+    without rows left out) as soon as its window is committed, while the tables after it are rebuilt on a worker
+    thread: DuckDB releases the GIL, so what the caller does with a table (Dagster records one materialization per
+    partition) overlaps the SQL of the next ones. The window's pending dates are cleared once every table is
+    rebuilt; a failure in between leaves them pending, and rebuilding a window again is idempotent.
     """
     params = {"date_from": date_from, "date_to": date_to}
     conn.execute(sql.load("internal/window_events"), params)
     try:
-        # the connection is used by one thread at a time: the worker between submit() and result(), this thread
-        # only after every worker call has returned
+        # One worker rebuilds the tables one after another, without waiting for the caller, so the caller's work on
+        # each finished table overlaps every rebuild still to come (the small tables come first for that). The
+        # connection is used by one thread at a time: the worker until the last result, this thread after it.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-window") as pool:
-            rebuilding = pool.submit(_refresh_event_table, conn, EVENT_TABLES[0], params)
-            for position, table in enumerate(EVENT_TABLES):
-                counts = rebuilding.result()
-                if position + 1 < len(EVENT_TABLES):
-                    rebuilding = pool.submit(_refresh_event_table, conn, EVENT_TABLES[position + 1], params)
-                yield table, counts
+            rebuilding = [pool.submit(_refresh_event_table, conn, table, params) for table in EVENT_TABLES]
+            try:
+                for table, rebuilt in zip(EVENT_TABLES, rebuilding):
+                    yield table, rebuilt.result()
+            finally:  # failed or abandoned: the tables not started yet are not rebuilt
+                for rebuilt in rebuilding:
+                    rebuilt.cancel()
         conn.execute(f"DELETE FROM etl.pending_dates WHERE {_WINDOW}", params)
     finally:
         conn.execute("DROP TABLE IF EXISTS window_events")
