@@ -122,7 +122,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
     started = time.perf_counter()
     report = BuildReport()
-    if paths.landing.exists():  # what a crashed consumer acknowledged is landed before anything is built
+    wal = paths.landing / "wal"
+    if wal.is_dir() and any(wal.iterdir()):  # what a crashed consumer acknowledged is landed before anything is built
         from jushita_etl.landing.batches import BatchStore
         from jushita_etl.landing.wal import recover_orphans
 

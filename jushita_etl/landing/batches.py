@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from jushita_etl.landing.manifest import fsync_dir, read_manifest  # noqa: F401 (re-exported for the landing modules)
+
 LANDING_SCHEMA = pa.schema(
     [
         ("mq_msg_id", pa.string()),
@@ -75,14 +77,6 @@ class CommittedBatch:
     bytes: int
     body_bytes: int
     event_dates: list[str]
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # DuckDB reads a Parquet file in parallel by row group: a 200k-row batch written as one row group keeps one of the
@@ -170,19 +164,6 @@ class BatchStore:
             if not _pid_alive(int(leftover.suffixes[-2].lstrip("."))):
                 leftover.unlink(missing_ok=True)
         return repaired
-
-
-def read_manifest(landing_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
-    """Manifest entries appended after byte ``offset``, and the new offset. Only complete lines count."""
-    manifest = Path(landing_dir) / "manifest.jsonl"
-    if not manifest.exists():
-        return [], 0
-    with open(manifest, "rb") as fh:
-        fh.seek(offset)
-        data = fh.read()
-    end = data.rfind(b"\n") + 1
-    entries = [orjson.loads(line) for line in data[:end].splitlines() if line.strip()]
-    return entries, offset + end
 
 
 def _pid_alive(pid: int) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from jushita_etl.landing.batches import fsync_dir
+from jushita_etl.landing.manifest import fsync_dir
 from jushita_etl.settings import Paths
 from jushita_etl.warehouse import sql
 

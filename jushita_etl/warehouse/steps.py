@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from jushita_etl.landing.batches import read_manifest
+from jushita_etl.landing.manifest import read_manifest
 from jushita_etl.warehouse import db, sql
 
 MIN_DATE = date(1, 1, 1)

@@ -13,7 +13,7 @@ from jushita_etl.defs.events.assets import events_job
 from jushita_etl.defs.landing.assets import ingest_job
 from jushita_etl.defs.partitions import partition_key_for
 from jushita_etl.defs.resources import WarehouseResource
-from jushita_etl.landing.batches import read_manifest
+from jushita_etl.landing.manifest import read_manifest
 
 
 @dg.sensor(jobs=[ingest_job, events_job], minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
