@@ -2,11 +2,11 @@
 runs. Normally one run: warehouse_job (ingest, events, facts, checks, publish) over the span of event dates the
 new deliveries touch plus dates still pending from an earlier build; facts_job alone when no event date changed.
 
-The new batches are ingested (parsed into the build database, the DuckDB step that needs no Dagster) while Dagster
-imports and loads its instance and definitions: that is 2-3 s of single-threaded Python, and the parse has the other
-core to itself meanwhile. The run's own ingest step then finds nothing left and records what was ingested. Each
-Dagster run and each (asset, partition) event costs real time in the instance's SQLite, so fewer runs and fewer
-events are most of what makes a build fast on top of DuckDB."""
+The new batches are ingested (parsed into the build database, the DuckDB step that needs no Dagster) on a worker
+thread while this one imports Dagster, loads its instance and definitions and creates the run from the manifest's
+date hints: that is about 3 s of single-threaded Python, and the run's own ingest step then waits for the parse's
+writer lock and finds nothing left. Each Dagster run, step and (asset, partition) event costs real time in the
+instance's SQLite, so fewer runs, steps and events are most of what makes a build fast on top of DuckDB."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ def test_far_apart_dates_build_in_separate_runs(tmp_path, instance):
     p = paths(tmp_path / "data")
     land_files([str(write_replay(tmp_path / "feed.jsonl", records))], p.landing, quiet=True)
     report = run_build(p, instance=instance)
-    assert report.runs == ["warehouse_job", "warehouse_job"]
+    assert report.runs == ["warehouse_job", "warehouse_job"]  # with the right hint: one run (3 days apart)
     ranges = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
                     for r in instance.get_runs())
     assert ranges == [("2026-10-01", "2026-10-01"), ("2026-11-11", "2026-11-12")]
@@ -235,3 +235,29 @@ def test_an_earlier_born_copy_landed_later_moves_the_event_to_its_date(tmp_path,
         (date(2026, 11, 10), Decimal("2.00"))]
     assert conn.execute("SELECT payment FROM fact_orders WHERE tid = 7").fetchall() == [(Decimal("2.00"),)]
     conn.close()
+
+
+def test_a_date_the_manifest_hints_missed_gets_its_own_run(tmp_path, instance):
+    """The build's run starts from the manifest's date hints before the parse ends; the exact pending dates are read
+    after it, so a date the hints did not name is built by a second run instead of being left behind."""
+    from support import delivery, envelope, write_replay
+
+    records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 7001}, pub_time="2026-11-09 10:00:00")),
+               delivery(envelope("taobao_trade_TradeCreate", {"tid": 7002}, pub_time="2026-11-12 10:00:00"))]
+    p = paths(tmp_path / "data")
+    land_files([str(write_replay(tmp_path / "f.jsonl", records))], p.landing, quiet=True)
+    manifest = p.landing / "manifest.jsonl"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert entries[0]["event_dates"] == ["2026-11-09", "2026-11-12"]
+    entries[0]["event_dates"] = ["2026-11-09"]  # as if the hint had missed a date
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+    report = run_build(p, instance=instance)
+    assert report.runs == ["warehouse_job", "warehouse_job"]  # with the right hint: one run (3 days apart)
+    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    try:
+        assert conn.execute("SELECT tid, event_date FROM trade_events ORDER BY tid").fetchall() == [
+            (7001, date(2026, 11, 9)), (7002, date(2026, 11, 12))]
+        assert conn.execute("SELECT count(*) FROM fact_orders").fetchone()[0] == 2
+    finally:
+        conn.close()
