@@ -117,7 +117,13 @@ SELECT
         ELSE 'business key ' || CASE domain WHEN 'refund' THEN 'refund_id' WHEN 'item' THEN 'num_iid'
             WHEN 'fenxiao' THEN 'fenxiao_id/sub_order_id' ELSE 'tid' END || ' is missing or not a 64-bit integer'
     END AS detail,
-    message_id, nullif(topic, '') AS topic, event_type_of(topic) AS event_type, user_id, user_nick, pub_time,
+    message_id, nullif(topic, '') AS topic,
+    -- the domain's prefix is known, so the event type is the rest of the topic; the pattern only for other topics
+    CASE domain WHEN 'trade' THEN substr(topic, 14) WHEN 'refund' THEN substr(topic, 15)
+        WHEN 'item' THEN substr(topic, 13) WHEN 'logistics' THEN 'LogsticDetailTrace'
+        WHEN 'rating' THEN substr(topic, 18) WHEN 'fenxiao' THEN substr(topic, 16)
+        ELSE event_type_of(topic) END AS event_type,
+    user_id, user_nick, pub_time,
     pub_time::DATE AS event_date, domain, business_key,
     CASE WHEN reason IS NULL THEN content END AS content,
     CASE WHEN reason IS NOT NULL THEN body END AS body
