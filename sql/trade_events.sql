@@ -1,10 +1,9 @@
 -- trade_events: one row per platform message of topics taobao_trade_*, from the window being rebuilt
--- (temp table window_events, see sql/internal/window_events.sql).
+-- (window_events, see sql/internal/window_events.sql).
 WITH events AS (
     SELECT *, json_extract_string(content, ['$.tid', '$.oid', '$.seller_nick', '$.buyer_nick', '$.buyer_open_uid',
                                             '$.status', '$.type', '$.payment']) AS f
-    FROM window_events
-    WHERE domain = 'trade'
+    FROM window_events('trade', $date_from, $date_to)
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
        s_int(f[1]) AS tid, s_int(f[2]) AS oid, f[3] AS seller_nick, f[4] AS buyer_nick,

@@ -154,7 +154,7 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
     rebuilt; a failure in between leaves them pending, and rebuilding a window again is idempotent.
     """
     params = {"date_from": date_from, "date_to": date_to}
-    conn.execute(sql.load("internal/window_events"), params)
+    sql.run(conn, "internal/window_events", params)
     try:
         # One worker rebuilds the tables one after another, without waiting for the caller, so the caller's work on
         # each finished table overlaps every rebuild still to come (the small tables come first for that). The
@@ -169,14 +169,14 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
                     rebuilt.cancel()
         conn.execute(f"DELETE FROM etl.pending_dates WHERE {_WINDOW}", params)
     finally:
-        conn.execute("DROP TABLE IF EXISTS window_events")
+        conn.execute("DROP TABLE IF EXISTS window_losers")
 
 
 _WINDOW = "event_date >= $date_from AND event_date < $date_to"
 
 
 def _refresh_event_table(conn: duckdb.DuckDBPyConnection, table: EventTable, params: dict) -> dict[date, int]:
-    """One event table's window replaced from the temp table window_events, in one transaction."""
+    """One event table's window replaced from window_events (sql/internal/window_events.sql), in one transaction."""
     mark_dirty = (  # each key once: a tid has several events, and the facts read and delete these rows
         f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
         f"FROM {table.name} WHERE {_WINDOW}"
@@ -185,7 +185,7 @@ def _refresh_event_table(conn: duckdb.DuckDBPyConnection, table: EventTable, par
         if table.dirty_key:
             conn.execute(mark_dirty, params)
         conn.execute(f"DELETE FROM {table.name} WHERE {_WINDOW}", params)
-        conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}")
+        conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}", params)
         if table.dirty_key:
             conn.execute(mark_dirty, params)
         return dict(conn.execute(

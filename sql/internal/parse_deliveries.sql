@@ -127,7 +127,9 @@ SELECT
     pub_time::DATE AS event_date, domain, business_key,
     CASE WHEN reason IS NULL THEN content END AS content,
     CASE WHEN reason IS NOT NULL THEN body END AS body
-FROM verdicts;
+FROM verdicts
+-- in domain order: each event table's window reads its own domain's row groups only (window_events.sql)
+ORDER BY domain;
 
 -- Quarantine: one row per distinct quarantined mq_msg_id (§2) of the batches just ingested.
 INSERT INTO quarantine
