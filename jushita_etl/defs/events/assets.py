@@ -46,7 +46,7 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     rebuilt = {}
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)
-        # each table is reported as soon as its window is committed, while the next one is rebuilt
+        # each table is reported as soon as its window is committed, while the ones after it are rebuilt
         for table, by_date in steps.refresh_events(conn, date_from, date_to):
             # each partition of the window reports its own rows; dates beyond the window's ends can only be in the
             # open-ended first or last partition of the whole set (see window_for), so they clamp to its ends
