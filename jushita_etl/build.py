@@ -91,8 +91,9 @@ def _ingest(paths: Paths, full: bool, news: Future) -> list[date]:
     ``news`` is resolved first, before the parse: whether any new delivery is there to parse."""
     try:
         with db.writer(paths) as conn:
-            news.set_result(steps.any_new_deliveries(conn, paths.landing))
-            steps.ingest(conn, paths.landing)
+            new = steps.new_batches(conn, paths.landing)
+            news.set_result(steps.any_new_deliveries(conn, paths.landing, new))
+            steps.ingest(conn, paths.landing, new)
             if full:
                 return [d for d in conn.execute(
                     "SELECT min(event_date), max(event_date) FROM etl.deliveries WHERE reason IS NULL").fetchone() if d]

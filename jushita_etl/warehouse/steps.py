@@ -82,10 +82,10 @@ def new_batches(conn: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, dic
             if entry["batch_id"] not in known and (landing / entry["file"]).exists()}
 
 
-def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path) -> bool:
-    """Whether the batches not yet ingested hold a delivery (mq_msg_id) the warehouse has not seen: cheap next to
-    the parse (it reads one narrow column, and nothing at all while the warehouse is empty)."""
-    new = new_batches(conn, landing)
+def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict]) -> bool:
+    """Whether the batches not yet ingested (``new``, from new_batches) hold a delivery (mq_msg_id) the warehouse
+    has not seen: cheap next to the parse (it reads one narrow column, and nothing at all while the warehouse is
+    empty)."""
     if not new:
         return False
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM etl.deliveries)").fetchone()[0]:
@@ -96,10 +96,10 @@ def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path) -> bool:
         "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries))", {"files": files}).fetchone()[0]
 
 
-def ingest(conn: duckdb.DuckDBPyConnection, landing: Path) -> int:
+def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] | None = None) -> int:
     """Bring every landed batch not yet ingested into the warehouse (idempotent). Returns how many batches it took;
-    ``report_ingested`` tells what they held."""
-    new = new_batches(conn, landing)
+    ``report_ingested`` tells what they held. ``new``: new_batches(conn, landing), when the caller has it."""
+    new = new_batches(conn, landing) if new is None else new
     if not new:
         return 0
     files = [str(landing / entry["file"]) for entry in new.values()]
@@ -142,6 +142,9 @@ def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
     return [row[0] for row in conn.execute("SELECT event_date FROM etl.pending_dates ORDER BY 1").fetchall()]
 
 
+_WINDOW = "event_date >= $date_from AND event_date < $date_to"
+
+
 def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
                    date_to: date) -> Iterator[tuple[EventTable, dict[date, int]]]:
     """Replace every event table's rows with event_date in [date_from, date_to), one transaction per table.
@@ -170,9 +173,6 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
         conn.execute(f"DELETE FROM etl.pending_dates WHERE {_WINDOW}", params)
     finally:
         conn.execute("DROP TABLE IF EXISTS window_losers")
-
-
-_WINDOW = "event_date >= $date_from AND event_date < $date_to"
 
 
 def _refresh_event_table(conn: duckdb.DuckDBPyConnection, table: EventTable, params: dict) -> dict[date, int]:

@@ -38,7 +38,6 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         result = steps.report_ingested(conn)
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
-        rate = quarantine_rate(conn)
     context.log.info(
         f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "
         f"{result.new_deliveries:,} new deliveries, {result.quarantined:,} quarantined; "
@@ -59,7 +58,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         metadata={"dagster/row_count": sum(quarantined.values()), "new_rows": result.quarantined,
                   "by_reason": quarantined},
     )
-    yield rate
+    yield quarantine_rate(quarantined, raw_rows)
 
 
 ingest_job = dg.define_asset_job(
