@@ -11,7 +11,10 @@ instance's SQLite, so fewer runs, steps and events are most of what makes a buil
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -119,6 +122,28 @@ def _stretches(days: list[date]) -> list[tuple[date, date]]:
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
+# The instance's SQLite files (dagster_home/dagster.yaml: the consolidated event log, and the default run storage).
+_INSTANCE_DATABASES = ["event_log.db", "history/runs.db"]
+
+
+@contextmanager
+def _instance_databases_kept_open(root: Path) -> Iterator[None]:
+    """Hold an idle read-only connection to each SQLite file of the Dagster instance while the build's runs record
+    their events.
+
+    Dagster's SQLite storages open and close a connection for every event, and SQLite checkpoints a WAL database
+    (copies the log into the file and syncs it) whenever its last connection closes: once per event. With one more
+    connection open, closing theirs is no longer the last close, and SQLite's own auto-checkpoint runs instead
+    (every 1000 pages). Measured: 8.5-9.5 -> 5.9-6.4 ms per asset event. The connection holds no transaction, so it
+    never blocks a writer, and the UI's daemon or webserver sharing the files sees no difference."""
+    with ExitStack() as stack:
+        for name in _INSTANCE_DATABASES:
+            path = root / name
+            if path.exists():
+                conn = stack.enter_context(closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)))
+                conn.execute("PRAGMA schema_version").fetchone()  # opens the file now (SQLite opens lazily)
+        yield
+
 
 def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
     started = time.perf_counter()
@@ -138,7 +163,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         return report
 
     # The parse runs on a worker thread (DuckDB releases the GIL) while this one imports and loads Dagster.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
+    with ExitStack() as instance_held, ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
         news: Future = Future()
         ingesting = pool.submit(_ingest, paths, full, news)
 
@@ -155,6 +180,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         if instance is None:
             ensure_dagster_home()
             instance = dg.DagsterInstance.get()
+        instance_held.enter_context(_instance_databases_kept_open(Path(instance.root_directory)))
         definitions = load_defs()
         resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
 
@@ -207,14 +233,14 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         else:
             dates = ingested()
 
-    for _ in range(3):
-        if not dates:
-            break
-        warehouse_run(dates)
-        with db.writer(paths) as conn:  # batches landed while the run was running
-            dates = steps.pending_dates(conn)
-    if not report.runs or report.runs[-1] != "warehouse_job":  # no event date changed: record the ingest, refold
-        execute("facts_job", run_config=fold)
+        for _ in range(3):
+            if not dates:
+                break
+            warehouse_run(dates)
+            with db.writer(paths) as conn:  # batches landed while the run was running
+                dates = steps.pending_dates(conn)
+        if not report.runs or report.runs[-1] != "warehouse_job":  # no event date changed: record the ingest, refold
+            execute("facts_job", run_config=fold)
     _summarize(paths, report)
     report.seconds = time.perf_counter() - started
     return report

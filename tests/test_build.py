@@ -261,3 +261,30 @@ def test_a_date_the_manifest_hints_missed_gets_its_own_run(tmp_path, instance):
         assert conn.execute("SELECT count(*) FROM fact_orders").fetchone()[0] == 2
     finally:
         conn.close()
+
+
+def test_instance_databases_kept_open_spare_a_checkpoint_per_connection(tmp_path):
+    """SQLite checkpoints a WAL database and removes its log when the last connection closes; with the build's
+    idle connection open, a storage connection that writes and closes leaves the log in place."""
+    import sqlite3
+
+    from jushita_etl.build import _instance_databases_kept_open
+
+    db_path = tmp_path / "event_log.db"
+    setup = sqlite3.connect(db_path)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE events (id INTEGER)")
+    setup.close()
+
+    def write_once() -> bool:
+        conn = sqlite3.connect(db_path)
+        with conn:
+            conn.execute("INSERT INTO events VALUES (1)")
+        conn.close()
+        return (tmp_path / "event_log.db-wal").exists()
+
+    assert not write_once()  # the last close checkpointed and removed the log
+    with _instance_databases_kept_open(tmp_path):
+        assert write_once()
+        assert write_once()
+    assert sqlite3.connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] == 3
