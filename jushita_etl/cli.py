@@ -49,8 +49,9 @@ def cmd_simulate(args) -> int:
 
 def land_files(files: list[str], landing_dir: Path, *, quiet: bool = False, fsync: bool = True, **flush):
     from jushita_etl.landing.replay import land_replay
-    from jushita_etl.landing.writer import LandingWriter
+    from jushita_etl.landing.writer import LandingWriter, use_system_allocator
 
+    use_system_allocator()
     for name in files:
         if name != "-" and not Path(name).is_file():
             raise UserError(f"no such replay file: {name}")

@@ -23,6 +23,18 @@ import pyarrow as pa
 from jushita_etl.landing.batches import BatchStore, CommittedBatch
 
 
+
+def use_system_allocator() -> None:
+    """Make Arrow allocate through the C library's malloc instead of its default, mimalloc, for this process.
+
+    Landing allocates and frees a few large buffers per block (the JSON reader's columns, the Parquet encoder's
+    pages). mimalloc returns such memory to the kernel as soon as it is freed, so every block faults its pages in
+    again: landing 1M deliveries spent about 2 s in the kernel. With malloc, which keeps and reuses them, it spends
+    0.7 s (wall 5.5-5.7 -> 4.5-4.9 s, in alternating runs). Call it before the first allocation; batches written
+    before and after are identical.
+    """
+    pa.set_memory_pool(pa.system_memory_pool())
+
 @dataclass
 class LandingStats:
     batches: int = 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jushita_etl.landing.wal import DurableLog, SegmentLog
+from jushita_etl.landing.writer import use_system_allocator
 from jushita_etl.mq.source import MQConsumer, MQSettings
 from jushita_etl.settings import Paths
 
@@ -55,6 +56,7 @@ def run_consumer(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: th
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    use_system_allocator()
     log = open_log(paths.landing)
     consumer = MQConsumer(settings, log, log_dir=paths.logs / "rocketmq", log_level=log_level)
     started = time.monotonic()
