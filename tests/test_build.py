@@ -288,3 +288,24 @@ def test_instance_databases_kept_open_spare_a_checkpoint_per_connection(tmp_path
         assert write_once()
         assert write_once()
     assert sqlite3.connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] == 3
+
+
+def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, feed):
+    """The ingest's first parse trusts that object-shaped text is JSON (steps.ingest); on the simulator's feed,
+    whose malformed bodies are all truncated or plain text, it must give exactly what the validating parse gives."""
+    from jushita_etl.warehouse import db
+
+    p = paths(tmp_path / "data")
+    land_files([str(feed)], p.landing, quiet=True)
+    deliveries = {}
+    for validate in (False, True):
+        conn = duckdb.connect(str(tmp_path / f"validate-{validate}.duckdb"))
+        db.prepare(conn)
+        new = steps.new_batches(conn, p.landing)
+        steps._ingest_batches(conn, p.landing, new, [str(p.landing / e["file"]) for e in new.values()],
+                              validate_json=validate)
+        deliveries[validate] = conn.execute(
+            "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id").fetchall()
+        conn.close()
+    assert len(deliveries[True]) > 10_000 and any(row[0] == "body_not_json" for row in deliveries[True])
+    assert deliveries[False] == deliveries[True]

@@ -1,5 +1,6 @@
 """Each rule of the warehouse contract, on hand-written deliveries, through the real Dagster build."""
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -42,6 +43,8 @@ def corpus():
     dup = envelope(T + "TradeCreate", {"tid": 1004}, id=4004, pub_time="2026-11-12 08:00:00")
     rows += [delivery(dup, msg_id="DUP-A", born=1), delivery(dup, msg_id="DUP-B", born=2)]
     rows += [delivery(dup, msg_id="DUP-A", born=1, reconsume=1)]
+    # JSON whitespace around the body and around the content's object is still JSON.
+    rows += [delivery("\n\t" + json.dumps(envelope(T + "TradeCreate", ' {"tid": 1006, "status": "WS"}\r\n', id=6006)) + "\r\n")]
     # Content given as an object, not as text.
     rows += [delivery(envelope(T + "TradeCreate", {"tid": 1005, "payment": "3.30"}, id=5005, content_as_text=False))]
     # Refunds: lifecycle, status, refunded amount on the order; modified time.
@@ -87,6 +90,8 @@ def corpus():
         delivery(b"\xff\xfebad", msg_id="Q-UTF8"),
         delivery("not json", msg_id="Q-NOTJSON"),
         delivery("[1,2]", msg_id="Q-ARRAY"),
+        # shaped like an object but malformed: the parse that trusts the shape fails, the validating one quarantines
+        delivery('{"id": 1 "topic": "taobao_trade_TradeCreate"}', msg_id="Q-OBJBROKEN"),
         delivery({k: v for k, v in envelope(T + "TradeCreate", good).items() if k != "id"}, msg_id="Q-NOID"),
         delivery(envelope(T + "TradeCreate", good, id="1.2e18"), msg_id="Q-IDTEXT"),
         delivery(envelope(T + "TradeCreate", good, id=1.5), msg_id="Q-IDFRAC"),
@@ -97,6 +102,7 @@ def corpus():
         delivery(envelope(T + "TradeCreate", 42, content_as_text=False), msg_id="Q-CONTENTNUM"),
         delivery(envelope(T + "TradeCreate", "not json at all"), msg_id="Q-CONTENTTEXT"),
         delivery(envelope(T + "TradeCreate", "[1]"), msg_id="Q-CONTENTARRAY"),
+        delivery(envelope(T + "TradeCreate", '{"tid": 7,, "status": "X"}'), msg_id="Q-CONTENTBROKEN"),
         delivery(envelope(T + "TradeCreate", {"status": "X"}), msg_id="Q-NOKEY"),
         delivery(envelope(T + "TradeCreate", {"tid": "12ab"}), msg_id="Q-KEYTEXT"),
         delivery(envelope(T + "TradeCreate", {"tid": 1.5}), msg_id="Q-KEYFRAC"),
@@ -209,7 +215,8 @@ def test_fenxiao_key_falls_back_to_sub_order_id(wh):
 
 
 QUARANTINE = {
-    "Q-UTF8": "body_not_json", "Q-NOTJSON": "body_not_json", "Q-ARRAY": "body_not_json",
+    "Q-UTF8": "body_not_json", "Q-NOTJSON": "body_not_json", "Q-ARRAY": "body_not_json", "Q-OBJBROKEN": "body_not_json",
+    "Q-CONTENTBROKEN": "content_not_json",
     "Q-NOID": "envelope_invalid", "Q-IDTEXT": "envelope_invalid", "Q-IDFRAC": "envelope_invalid", "Q-IDBIG": "envelope_invalid",
     "Q-PUBTIME": "envelope_invalid", "Q-PUBDATE": "envelope_invalid", "Q-TOPIC": "envelope_invalid",
     "Q-CONTENTNUM": "envelope_invalid", "Q-CONTENTTEXT": "content_not_json", "Q-CONTENTARRAY": "content_not_json",
@@ -217,6 +224,10 @@ QUARANTINE = {
     "Q-TOPICNUM": "envelope_invalid", "Q-CONTENTLIST": "envelope_invalid", "Q-CONTENTTRUE": "envelope_invalid",
     "Q-CONTENTNULL": "envelope_invalid", "Q-CONTENTDIGITS": "content_not_json", "Q-CONTENTWORD": "content_not_json",
 }
+
+
+def test_json_whitespace_around_body_and_content_is_json(wh):
+    assert one(wh, "SELECT tid, status FROM trade_events WHERE message_id = 6006") == (1006, "WS")
 
 
 def test_every_quarantine_reason(wh):

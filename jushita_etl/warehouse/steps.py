@@ -103,16 +103,28 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] 
     if not new:
         return 0
     files = [str(landing / entry["file"]) for entry in new.values()]
+    try:
+        _ingest_batches(conn, landing, new, files, validate_json=False)
+    except duckdb.InvalidInputException:
+        # an object-shaped body or content that is malformed JSON after all (or another input error): the
+        # transaction is rolled back, and the parse runs again checking every object before reading it, which
+        # quarantines such input instead of failing on it (see envelopes in sql/internal/parse_deliveries.sql)
+        _ingest_batches(conn, landing, new, files, validate_json=True)
+    return len(new)
+
+
+def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict], files: list[str], *,
+                    validate_json: bool) -> None:
     batch_ids = list(new)
     with db.transaction(conn):
-        sql.run(conn, "internal/parse_deliveries", {"files": files, "batch_ids": batch_ids})
+        sql.run(conn, "internal/parse_deliveries",
+                {"files": files, "batch_ids": batch_ids, "validate_json": validate_json})
         conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
         conn.executemany(
             "INSERT INTO etl.ingested_batches (batch_id, file, rows, ingested_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
             [[batch_id, entry["file"], entry["rows"]] for batch_id, entry in new.items()],
         )
         publish_raw_view(conn, landing)
-    return len(new)
 
 
 def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
