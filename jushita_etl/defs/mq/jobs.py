@@ -2,13 +2,15 @@
 the queue is idle, then the run ends with its numbers. The landing sensor picks the new batches up from there."""
 
 import os
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from jushita_etl.defs.resources import WarehouseResource
-from jushita_etl.mq.consume import Bounds, run_consumer
-from jushita_etl.mq.source import MQSettings
 from jushita_etl.mq import DEFAULT_THREADS
+
+if TYPE_CHECKING:
+    from jushita_etl.mq.source import MQSettings
 
 
 class MQResource(dg.ConfigurableResource):
@@ -28,7 +30,9 @@ class MQResource(dg.ConfigurableResource):
     def configured(self) -> bool:
         return bool(self.namesrv and self.group and self.topic)
 
-    def settings(self) -> MQSettings:
+    def settings(self) -> "MQSettings":
+        from jushita_etl.mq.source import MQSettings  # with the consumer (see consume_bounded)
+
         return MQSettings(namesrv=self.namesrv, group=self.group, topic=self.topic, tags=self.tags, model=self.model,
                           access_key=self.access_key or None, secret_key=os.environ.get("JUSHITA_MQ_SECRET_KEY"),
                           channel=self.channel, threads=self.threads)
@@ -45,6 +49,10 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
     """Consume until idle or the time limit, landing every delivery durably before acknowledging it."""
     if not mq.configured:
         raise dg.Failure("RocketMQ is not configured: set JUSHITA_MQ_NAMESRV, JUSHITA_MQ_GROUP and JUSHITA_MQ_TOPIC")
+    # imported here, not with the definitions: the consumer brings pyarrow and numpy (0.13 s) into every process
+    # that loads the code location, `jushita-etl build` included
+    from jushita_etl.mq.consume import Bounds, run_consumer
+
     report = run_consumer(mq.settings(), warehouse.paths,
                           Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout,
                                  duration=config.max_seconds))
