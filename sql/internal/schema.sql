@@ -85,8 +85,10 @@ ALTER TABLE etl.ingested_batches ADD COLUMN IF NOT EXISTS reported_at TIMESTAMP;
 -- One row per distinct delivery (mq_msg_id): the envelope parsed once, and its verdict.
 -- Bodies stay in the landed Parquet ((batch_id, row_in_file) points at the row); the content object of usable
 -- deliveries is kept as JSON text so that rebuilding a partition never re-reads the landing zone.
+-- zstd for the ids as for the content: they are distinct 32-character strings, for which the default compression's
+-- analysis (dictionary + FSST) cost 0.45 CPU-s per 1M written against 0.26.
 CREATE TABLE IF NOT EXISTS etl.deliveries (
-    mq_msg_id VARCHAR, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
+    mq_msg_id VARCHAR USING COMPRESSION zstd, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
     reason VARCHAR, detail VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT,
     user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT, content VARCHAR USING COMPRESSION zstd,
     body BLOB USING COMPRESSION zstd  -- only for quarantined deliveries (NULL otherwise)
