@@ -309,3 +309,14 @@ def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, feed):
         conn.close()
     assert len(deliveries[True]) > 10_000 and any(row[0] == "body_not_json" for row in deliveries[True])
     assert deliveries[False] == deliveries[True]
+
+
+def test_a_build_collects_less_often_and_restores_the_collector(one_build):
+    import gc
+
+    from jushita_etl.build import _fewer_collections
+
+    before = gc.get_threshold()
+    with _fewer_collections():
+        assert gc.get_threshold()[0] > before[0]
+    assert gc.get_threshold() == before  # also after the module's build (one_build) ran
