@@ -317,6 +317,7 @@ def test_a_build_collects_less_often_and_restores_the_collector(one_build):
     from jushita_etl.build import _fewer_collections
 
     before = gc.get_threshold()
+    assert before == (700, 10, 10)  # Python's defaults: the module's build (one_build) restored them
     with _fewer_collections():
         assert gc.get_threshold()[0] > before[0]
-    assert gc.get_threshold() == before  # also after the module's build (one_build) ran
+    assert gc.get_threshold() == before
