@@ -132,8 +132,7 @@ def fresh_instance(home: Path) -> None:
 
 
 def build(data: Path, home: Path) -> float:
-    if not (home / "dagster.yaml").exists():
-        fresh_instance(home)
+    """One `jushita-etl build` on the instance at ``home`` (made by fresh_instance)."""
     seconds, _, out, cpu = child([*CLI, "build", "--data-dir", str(data)], env={"DAGSTER_HOME": str(home)})
     if "reconciliation holds" not in out:
         raise RuntimeError(f"build did not reconcile:\n{out}")

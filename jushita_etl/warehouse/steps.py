@@ -102,19 +102,19 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] 
     new = new_batches(conn, landing) if new is None else new
     if not new:
         return 0
-    files = [str(landing / entry["file"]) for entry in new.values()]
     try:
-        _ingest_batches(conn, landing, new, files, validate_json=False)
+        _ingest_batches(conn, landing, new, validate_json=False)
     except duckdb.InvalidInputException:
         # an object-shaped body or content that is malformed JSON after all (or another input error): the
         # transaction is rolled back, and the parse runs again checking every object before reading it, which
         # quarantines such input instead of failing on it (see envelopes in sql/internal/parse_deliveries.sql)
-        _ingest_batches(conn, landing, new, files, validate_json=True)
+        _ingest_batches(conn, landing, new, validate_json=True)
     return len(new)
 
 
-def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict], files: list[str], *,
+def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict], *,
                     validate_json: bool) -> None:
+    files = [str(landing / entry["file"]) for entry in new.values()]
     batch_ids = list(new)
     with db.transaction(conn):
         sql.run(conn, "internal/parse_deliveries",

@@ -28,6 +28,12 @@ CREATE OR REPLACE TEMP MACRO object_shaped(t) AS CASE
     ELSE prefix(ltrim(t, ' ' || chr(9) || chr(10) || chr(13)), '{')
          AND suffix(rtrim(t, ' ' || chr(9) || chr(10) || chr(13)), '}') END;
 
+-- Whether the parse reads text t as a JSON object: object-shaped, and valid JSON when validate is true; when it is
+-- false the text is trusted, and json_extract_string fails the statement on one that is malformed after all (see
+-- steps.ingest). A CASE, so that json_valid does not run at all when it is not asked for.
+CREATE OR REPLACE TEMP MACRO readable_object(t, validate) AS
+    object_shaped(t) AND CASE WHEN validate THEN json_valid(t) ELSE true END;
+
 -- Money in yuan: a decimal string or a JSON number, to DECIMAL(18,2).
 CREATE OR REPLACE TEMP MACRO s_money(t) AS CASE
     WHEN regexp_full_match(t, '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(t AS DECIMAL(18,2)) END;
