@@ -270,7 +270,8 @@ def test_instance_databases_kept_open_spare_a_checkpoint_per_connection(tmp_path
 
     from jushita_etl.build import _instance_databases_kept_open
 
-    db_path = tmp_path / "event_log.db"
+    (tmp_path / "history").mkdir()
+    db_path = tmp_path / "history" / "runs.db"
     setup = sqlite3.connect(db_path)
     setup.execute("PRAGMA journal_mode=WAL")
     setup.execute("CREATE TABLE events (id INTEGER)")
@@ -281,7 +282,7 @@ def test_instance_databases_kept_open_spare_a_checkpoint_per_connection(tmp_path
         with conn:
             conn.execute("INSERT INTO events VALUES (1)")
         conn.close()
-        return (tmp_path / "event_log.db-wal").exists()
+        return db_path.with_name("runs.db-wal").exists()
 
     assert not write_once()  # the last close checkpointed and removed the log
     with _instance_databases_kept_open(tmp_path):
