@@ -320,4 +320,10 @@ def test_a_build_collects_less_often_and_restores_the_collector(one_build):
     assert before == (700, 10, 10)  # Python's defaults: the module's build (one_build) restored them
     with _fewer_collections():
         assert gc.get_threshold()[0] > before[0]
+        left_young = [[i] for i in range(30_000)]  # tracked containers, below the raised first threshold
+        assert len(gc.get_objects(generation=0)) >= 30_000
     assert gc.get_threshold() == before
+    # what the build left young is in the oldest generation, so the restored thresholds start with no collection
+    # of it (one is due at the very next allocations otherwise)
+    assert len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1)) < 1_000
+    assert left_young[-1] == [29_999]
