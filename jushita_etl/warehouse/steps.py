@@ -119,6 +119,11 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[st
     with db.transaction(conn):
         sql.run(conn, "internal/parse_deliveries",
                 {"files": files, "batch_ids": batch_ids, "validate_json": validate_json})
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM etl.deliveries WHERE reason IS NOT NULL "
+                        "AND batch_id IN (SELECT unnest($batch_ids)) AND NOT is_utf8(body))",
+                        {"batch_ids": batch_ids}).fetchall()[0][0]:  # all: registering needs no result pending
+            db.register_replace_invalid_utf8(conn)
+            conn.execute(sql.load("internal/quarantine_invalid_utf8"), {"batch_ids": batch_ids})
         conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
         conn.executemany(
             "INSERT INTO etl.ingested_batches (batch_id, file, rows, ingested_at) VALUES (?, ?, ?, now()::TIMESTAMP)",

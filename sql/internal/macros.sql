@@ -34,6 +34,10 @@ CREATE OR REPLACE TEMP MACRO object_shaped(t) AS CASE
 CREATE OR REPLACE TEMP MACRO readable_object(t, validate) AS
     object_shaped(t) AND CASE WHEN validate THEN json_valid(t) ELSE true END;
 
+-- Whether blob b is valid UTF-8: decoding with 'ignore' drops invalid bytes, so the text is shorter exactly when
+-- some were invalid.
+CREATE OR REPLACE TEMP MACRO is_utf8(b) AS strlen(decode(b, 'ignore')) = octet_length(b);
+
 -- Money in yuan: a decimal string or a JSON number, to DECIMAL(18,2).
 CREATE OR REPLACE TEMP MACRO s_money(t) AS CASE
     WHEN regexp_full_match(t, '-?[0-9]+(\.[0-9]+)?') THEN TRY_CAST(t AS DECIMAL(18,2)) END;
