@@ -74,12 +74,11 @@ class _Pending:
         return sorted(set(self.pending_dates) | set(self.hinted_dates))
 
 
-def _pending(paths: Paths) -> _Pending:
-    with db.writer(paths) as conn:
-        dirty = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
-        new = steps.new_batches(conn, paths.landing)
-        hinted = {day for entry in new.values() for day in map(_hinted_date, entry.get("event_dates", [])) if day}
-        return _Pending(len(new), steps.pending_dates(conn), dirty, sorted(hinted))
+def _pending(conn: duckdb.DuckDBPyConnection, new: dict[str, dict]) -> _Pending:
+    """What there is to do, given the writer connection and the batches not ingested yet (steps.new_batches)."""
+    dirty = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
+    hinted = {day for entry in new.values() for day in map(_hinted_date, entry.get("event_dates", [])) if day}
+    return _Pending(len(new), steps.pending_dates(conn), dirty, sorted(hinted))
 
 
 def _hinted_date(text: str) -> date | None:
@@ -90,18 +89,27 @@ def _hinted_date(text: str) -> date | None:
         return None
 
 
-def _ingest(paths: Paths, full: bool, news: Future) -> list[date]:
-    """Ingest the new batches; return the event dates to rebuild (with ``full``, the first and last date of all).
-    ``news`` is resolved first, before the parse: whether any new delivery is there to parse."""
+def _ingest(paths: Paths, full: bool, first_build: bool, planned: Future, news: Future) -> list[date]:
+    """On one writer connection: resolve ``planned`` with what there is to do (_pending), then, unless that is
+    nothing, ``news`` with whether any new delivery is there to parse, ingest the new batches, and return the event
+    dates to rebuild (with ``full``, the first and last date of all)."""
     try:
         with db.writer(paths) as conn:
             new = steps.new_batches(conn, paths.landing)
+            plan = _pending(conn, new)
+            planned.set_result(plan)
+            if not (full or first_build or plan.anything):
+                return []
             news.set_result(steps.any_new_deliveries(conn, paths.landing, new))
             steps.ingest(conn, paths.landing, new)
             if full:
                 return [d for d in conn.execute(
                     "SELECT min(event_date), max(event_date) FROM etl.deliveries WHERE reason IS NULL").fetchone() if d]
             return steps.pending_dates(conn)
+    except BaseException as exc:
+        if not planned.done():  # e.g. the writer lock timed out: the caller waiting for the plan gets the error
+            planned.set_exception(exc)
+        raise
     finally:
         if not news.done():  # failed before it knew: the caller then waits for the ingest and reports its error
             news.set_result(False)
@@ -186,17 +194,21 @@ def _run_build(paths: Paths, *, full: bool, instance, verbose: bool) -> BuildRep
 
         recover_orphans(BatchStore(paths.landing))
     first_build = not paths.build_db.exists() or not paths.warehouse.exists()
-    plan = _pending(paths)
-    if not full and not first_build and not plan.anything:
-        report.nothing_new = True
-        _summarize(paths, report)
-        report.seconds = time.perf_counter() - started
-        return report
 
-    # The parse runs on a worker thread (DuckDB releases the GIL) while this one imports and loads Dagster.
+    # The parse runs on a worker thread (DuckDB releases the GIL) while this one imports and loads Dagster. The same
+    # thread and writer connection first find out whether there is anything to do at all: a build with nothing new
+    # never imports Dagster.
     with ExitStack() as instance_held, ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
+        planned: Future = Future()
         news: Future = Future()
-        ingesting = pool.submit(_ingest, paths, full, news)
+        ingesting = pool.submit(_ingest, paths, full, first_build, planned, news)
+        plan = planned.result()
+        if not full and not first_build and not plan.anything:
+            report.nothing_new = True
+            ingesting.result()
+            _summarize(paths, report)
+            report.seconds = time.perf_counter() - started
+            return report
 
         import dagster as dg  # only now: a no-op build never pays for importing Dagster
 
