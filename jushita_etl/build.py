@@ -239,7 +239,7 @@ def _run_build(paths: Paths, *, full: bool, instance, verbose: bool) -> BuildRep
                 instance=instance, resources=resources, raise_on_error=False, run_config=config, **kwargs)
             report.runs.append(job_name)
             for evaluation in result.get_asset_check_evaluations():
-                if evaluation.check_name == "reconciliation":  # checked on the file just published: no need to count again
+                if evaluation.check_name == "reconciliation":  # counted on what was just published: no need to count again
                     report.reconciliation = steps.Reconciliation(
                         **{f.name: evaluation.metadata[f.name].value for f in fields(steps.Reconciliation)})
             if not result.success:

@@ -71,6 +71,25 @@ def test_build_is_one_run_and_every_check_passes(one_build):
     assert evaluations[("published_warehouse", "reconciliation")] is True
 
 
+def test_the_reconciliation_is_what_the_published_file_holds(one_build):
+    """published_warehouse counts the invariant while the file is copied (db.publish), on the build database: the
+    numbers it reports must be the ones an analyst counts on the published file."""
+    import dagster as dg
+
+    p, _, instance = one_build
+    run_id = instance.get_runs()[0].run_id
+    [evaluation] = [e.dagster_event.event_specific_data for e in
+                    instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+                    if e.dagster_event.event_specific_data.check_name == "reconciliation"]
+    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    try:
+        counted = steps.reconcile(conn)
+    finally:
+        conn.close()
+    assert {name: evaluation.metadata[name].value for name in vars(counted)} == vars(counted)
+    assert counted.deliveries > 0 and counted.holds
+
+
 def _raw_messages_reports(instance) -> list[dict]:
     import dagster as dg
 

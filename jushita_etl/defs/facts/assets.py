@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from jushita_etl.defs.facts.checks import (FACT_CHECK, FACT_KEYS, fact_check_specs, reconcile_published,
+from jushita_etl.defs.facts.checks import (FACT_CHECK, FACT_KEYS, fact_check_specs, reconciliation_result,
                                            reconciliation_spec)
 from jushita_etl.defs.landing.checks import freshness_checks
 from jushita_etl.defs.partitions import DAILY
@@ -76,13 +76,13 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.writer() as conn:
-        path = db.publish(conn, warehouse.paths)
+        # the reconciliation invariant is counted on what is published, while it is copied (see db.publish)
+        path, reconciliation = db.publish(conn, warehouse.paths, alongside=steps.reconcile)
     yield dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
         "size_mb": round(path.stat().st_size / 1e6, 1),
     })
-    # the reconciliation invariant, evaluated on the file just published, as an analyst opens it
-    yield reconcile_published(warehouse)
+    yield reconciliation_result(reconciliation)
 
 
 # raw_messages' freshness check is its sensor's to evaluate (freshness_sensor): right after an ingest it could only
