@@ -11,16 +11,19 @@ registries below, never from input; values are always bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from jushita_etl.landing.manifest import read_manifest
 from jushita_etl.warehouse import db, sql
+
+T = TypeVar("T")
 
 MIN_DATE = date(1, 1, 1)
 MAX_DATE = date(9999, 12, 31)
@@ -162,14 +165,16 @@ def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
 _WINDOW = "event_date >= $date_from AND event_date < $date_to"
 
 
-def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
-                   date_to: date) -> Iterator[tuple[EventTable, dict[date, int]]]:
+def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: date,
+                   then: Callable[[duckdb.DuckDBPyConnection, EventTable], T] | None = None,
+                   ) -> Iterator[tuple[EventTable, dict[date, int], T | None]]:
     """Replace every event table's rows with event_date in [date_from, date_to), one transaction per table.
 
     The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` (in the same
     transaction) so the facts refold exactly those keys. Yields each table with its rows per event date (dates
-    without rows left out) as soon as its window is committed, while the tables after it are rebuilt on a worker
-    thread: DuckDB releases the GIL, so what the caller does with a table (Dagster records one materialization per
+    without rows left out), and what ``then(conn, table)`` returned (a query on the table just committed, run by the
+    same worker), as soon as its window is committed, while the tables after it are rebuilt on a worker thread:
+    DuckDB releases the GIL, so what the caller does with a table (Dagster records one materialization per
     partition) overlaps the SQL of the next ones. The window's pending dates are cleared once every table is
     rebuilt; a failure in between leaves them pending, and rebuilding a window again is idempotent.
     """
@@ -180,10 +185,14 @@ def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date,
         # each finished table overlaps every rebuild still to come (the small tables come first for that). The
         # connection is used by one thread at a time: the worker until the last result, this thread after it.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-window") as pool:
-            rebuilding = [pool.submit(_refresh_event_table, conn, table, params) for table in EVENT_TABLES]
+            def rebuild(table: EventTable) -> tuple[dict[date, int], T | None]:
+                by_date = _refresh_event_table(conn, table, params)
+                return by_date, then(conn, table) if then else None
+
+            rebuilding = [pool.submit(rebuild, table) for table in EVENT_TABLES]
             try:
                 for table, rebuilt in zip(EVENT_TABLES, rebuilding):
-                    yield table, rebuilt.result()
+                    yield table, *rebuilt.result()
             finally:  # failed or abandoned: the tables not started yet are not rebuilt
                 for rebuilt in rebuilding:
                     rebuilt.cancel()

@@ -5,7 +5,7 @@ import dagster as dg
 
 from jushita_etl.defs.events.checks import EVENT_CHECK, EVENT_KEYS, event_check_specs
 from jushita_etl.defs.partitions import DAILY, window_for
-from jushita_etl.defs.quality import unique_key_results
+from jushita_etl.defs.quality import duplicated_keys, is_selected, unique_key_result
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
 
@@ -37,17 +37,23 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     """Replace the rows of every event table for the run's window of event dates, one transaction per table.
 
     A backfill of any range runs as one run over the whole range. Landed batches not yet ingested are ingested
-    first, so a run never depends on which run the sensor's requests execute first. The tables' unique-key checks
-    are evaluated at the end, on the whole tables.
+    first, so a run never depends on which run the sensor's requests execute first. Each table's unique-key check
+    is evaluated on the whole table right after its rebuild (the tables after it do not touch it).
     """
     window = context.partition_time_window
     date_from, date_to = window_for(window.start, window.end)
     keys = sorted(context.partition_keys)
     rebuilt = {}
+    checked = {table.name for table in steps.EVENT_TABLES if is_selected(context, table.name, EVENT_CHECK)}
+
+    def duplicates(conn, table: steps.EventTable) -> int | None:  # on the rebuilding worker, right after the table
+        return duplicated_keys(conn, table.name, EVENT_KEYS[table.name]) if table.name in checked else None
+
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)
-        # each table is reported as soon as its window is committed, while the ones after it are rebuilt
-        for table, by_date in steps.refresh_events(conn, date_from, date_to):
+        # each table is reported, and its unique-key check, as soon as its window is committed, while the ones after
+        # it are rebuilt
+        for table, by_date, duplicated in steps.refresh_events(conn, date_from, date_to, then=duplicates):
             # each partition of the window reports its own rows; dates beyond the window's ends can only be in the
             # open-ended first or last partition of the whole set (see window_for), so they clamp to its ends
             per_partition = dict.fromkeys(keys, 0)
@@ -57,7 +63,8 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table.name, partition_key=partition_key)
             rebuilt[table.name] = sum(by_date.values())
             yield dg.MaterializeResult(asset_key=table.name, metadata={"event_dates": f"[{date_from}, {date_to})"})
-        yield from unique_key_results(context, conn, EVENT_KEYS, EVENT_CHECK)
+            if duplicated is not None:
+                yield unique_key_result(table.name, EVENT_CHECK, duplicated)
     context.log.info(f"rebuilt event dates [{date_from}, {date_to}): {rebuilt}")
 
 
