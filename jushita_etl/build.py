@@ -173,8 +173,9 @@ def _fewer_collections() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if gc.get_freeze_count() == 0:  # (unfreezing would also release what a caller froze)
+            gc.freeze()
+            gc.unfreeze()
         gc.set_threshold(*previous)
 
 
