@@ -34,26 +34,30 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         # set before the parent's __init__, which may already connect (creating and indexing a new file)
         self._engine_lock = threading.Lock()
         self._engine: sqlalchemy.Engine | None = None
-        self._engine_pid: int | None = None
+        self._engine_pid = os.getpid()
         self._tables_present: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     def _shared_engine(self) -> sqlalchemy.Engine:
-        """This process's engine. A forked child gets its own: a SQLite connection must not cross a fork, so the
-        parent's pool is dropped there without closing its connections (they are the parent's)."""
-        with self._engine_lock:
-            if self._engine is None or self._engine_pid != os.getpid():
-                if self._engine is not None:
-                    self._engine.dispose(close=False)
-                self._engine = sqlalchemy.create_engine(
-                    self._conn_string,
-                    poolclass=QueuePool,
-                    # a pooled connection may serve several threads in turn (the webserver's, the daemon's), one at
-                    # a time: the pool never lends it to two at once
-                    connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
-                )
-                self._engine_pid = os.getpid()
-            return self._engine
+        """This process's engine, made on first use."""
+        if self._engine_pid != os.getpid():
+            # A forked child starts over: a SQLite connection must not cross a fork, so the parent's pool is dropped
+            # without closing its connections (they are the parent's), and the parent's lock may have been held by
+            # one of its threads, which do not exist here.
+            if self._engine is not None:
+                self._engine.dispose(close=False)
+            self._engine, self._engine_lock, self._engine_pid = None, threading.Lock(), os.getpid()
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = sqlalchemy.create_engine(
+                        self._conn_string,
+                        poolclass=QueuePool,
+                        # a pooled connection may serve several threads in turn (the webserver's, the daemon's), one
+                        # at a time: the pool never lends it to two at once
+                        connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+                    )
+        return self._engine
 
     @contextmanager
     def _connect(self) -> Iterator[sqlalchemy.Connection]:
