@@ -90,16 +90,17 @@ def _hinted_date(text: str) -> date | None:
 
 
 def _ingest(paths: Paths, full: bool, first_build: bool, planned: Future, news: Future) -> list[date]:
-    """On one writer connection: resolve ``planned`` with what there is to do (_pending), then, unless that is
-    nothing, ``news`` with whether any new delivery is there to parse, ingest the new batches, and return the event
-    dates to rebuild (with ``full``, the first and last date of all)."""
+    """On one writer connection: resolve ``planned`` with what there is to do (_pending), or None when that is
+    nothing; otherwise then ``news`` with whether any new delivery is there to parse, ingest the new batches, and
+    return the event dates to rebuild (with ``full``, the first and last date of all)."""
     try:
         with db.writer(paths) as conn:
             new = steps.new_batches(conn, paths.landing)
             plan = _pending(conn, new)
-            planned.set_result(plan)
             if not (full or first_build or plan.anything):
+                planned.set_result(None)
                 return []
+            planned.set_result(plan)
             news.set_result(steps.any_new_deliveries(conn, paths.landing, new))
             steps.ingest(conn, paths.landing, new)
             if full:
@@ -204,7 +205,7 @@ def _run_build(paths: Paths, *, full: bool, instance, verbose: bool) -> BuildRep
         news: Future = Future()
         ingesting = pool.submit(_ingest, paths, full, first_build, planned, news)
         plan = planned.result()
-        if not full and not first_build and not plan.anything:
+        if plan is None:
             report.nothing_new = True
             ingesting.result()
             _summarize(paths, report)

@@ -23,7 +23,6 @@ import pyarrow as pa
 from jushita_etl.landing.batches import BatchStore, CommittedBatch
 
 
-
 def use_system_allocator() -> None:
     """Make Arrow allocate through the C library's malloc instead of its default, mimalloc, for this process.
 
@@ -34,6 +33,7 @@ def use_system_allocator() -> None:
     before and after are identical.
     """
     pa.set_memory_pool(pa.system_memory_pool())
+
 
 @dataclass
 class LandingStats:

@@ -103,8 +103,8 @@ def publish(conn: duckdb.DuckDBPyConnection, paths: Paths,
     (the reconciliation of a 1M build, which opened the copy afterwards)."""
     conn.execute("CHECKPOINT")
     tmp = paths.warehouse.with_name(f".{paths.warehouse.name}.{os.getpid()}.tmp")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish") as pool:
-        counted = pool.submit(alongside, conn.cursor()) if alongside else None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish") as pool, conn.cursor() as second:
+        counted = pool.submit(alongside, second) if alongside else None
         shutil.copyfile(paths.build_db, tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
