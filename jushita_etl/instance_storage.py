@@ -10,7 +10,8 @@ class; a 1M build's median went 11.1 -> 10.5 s in 7 alternating pairs.
 
 What stays the same: the file, its schema and migrations, and every query; the UI, the daemon and any other process
 share the file exactly as before (SQLite's own locking, WAL mode). Connections are pooled, so an idle one stays open
-in each process; a pooled connection holds no transaction between uses.
+in each process; a pooled connection holds no transaction between uses. Its commits do not sync the log each time
+(``synchronous=NORMAL``, see ``_sync_at_wal_checkpoints``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage  #
 from sqlalchemy.pool import QueuePool
 
 BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another process's write to finish, as Dagster's own storages
+
+
+def _sync_at_wal_checkpoints(dbapi_connection, _connection_record) -> None:
+    """SQLite's synchronous=NORMAL on each new connection: in WAL mode (which Dagster sets on the file) a commit
+    then appends to the log without syncing it, and the log is synced at each checkpoint. A process that crashes
+    loses nothing committed; an OS crash or power cut can lose the last commits (run events), never corrupt the
+    file. SQLite recommends it for WAL mode. The warehouse's own state never depends on the event log (what is
+    still to build lives in the DuckDB build database). Measured: a build of 1,000 deliveries records 215 events,
+    its run 1.19-1.76 s with a sync per commit (FULL, the default), 0.98-1.19 s with this."""
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
@@ -57,6 +68,7 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
                         # at a time: the pool never lends it to two at once
                         connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                     )
+                    sqlalchemy.event.listen(self._engine, "connect", _sync_at_wal_checkpoints)
         return self._engine
 
     @contextmanager

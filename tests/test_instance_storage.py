@@ -93,3 +93,17 @@ def test_a_table_is_looked_up_again_until_it_exists(project_instance):
     conn.commit()
     conn.close()
     assert storage.has_table("added_by_a_later_migration")
+
+
+def test_commits_append_to_the_log_without_syncing_it(project_instance):
+    storage = project_instance.event_log_storage
+    _materialize(project_instance, "a")
+    with storage._connect() as conn:
+        journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    # NORMAL (1) is only crash-safe in WAL mode, which Dagster sets on the file it creates
+    assert (journal, synchronous) == ("wal", 1)
+    stock = ConsolidatedSqliteEventLogStorage(str(storage._base_dir))
+    with stock.index_connection() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: the setting is per connection
+    stock.dispose()
