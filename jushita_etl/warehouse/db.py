@@ -70,7 +70,9 @@ def writer(paths: Paths, *, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyC
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise WarehouseBusy("another build holds the warehouse writer lock") from None
-                time.sleep(0.05)
+                # every 5 ms: in a build, the run's first step waits here for the parse to finish, and polling
+                # every 50 ms lost 25 ms on average
+                time.sleep(0.005)
         conn = duckdb.connect(str(paths.build_db))
         try:
             prepare(conn)
