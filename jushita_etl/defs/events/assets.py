@@ -18,6 +18,7 @@ TOPICS = {
     "fenxiao_events": "taobao_fenxiao_*",
 }
 
+
 def _event_spec(table: steps.EventTable) -> dg.AssetSpec:
     return dg.AssetSpec(
         table.name,

@@ -7,23 +7,26 @@ from jushita_etl.defs.landing.checks import quarantine_rate, quarantine_rate_spe
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
 
+
 def _raw_messages_spec() -> dg.AssetSpec:
     return dg.AssetSpec(
-    "raw_messages",
-    group_name="landing",
-    kinds={"duckdb", "parquet"},
-    description="Grain: one row per landed delivery, redeliveries and replays included. Provenance: every "
-    "Parquet micro-batch of the landing zone that the warehouse has ingested (a view over those files).",
-)
+        "raw_messages",
+        group_name="landing",
+        kinds={"duckdb", "parquet"},
+        description="Grain: one row per landed delivery, redeliveries and replays included. Provenance: every "
+        "Parquet micro-batch of the landing zone that the warehouse has ingested (a view over those files).",
+    )
+
+
 def _quarantine_spec() -> dg.AssetSpec:
     return dg.AssetSpec(
-    "quarantine",
-    group_name="landing",
-    kinds={"duckdb"},
-    description="Grain: one row per distinct mq_msg_id that could not be used, with its reason "
-    "(body_not_json, envelope_invalid, content_not_json, missing_key) and a readable detail. Provenance: the "
-    "parse of each new delivery during ingest.",
-)
+        "quarantine",
+        group_name="landing",
+        kinds={"duckdb"},
+        description="Grain: one row per distinct mq_msg_id that could not be used, with its reason "
+        "(body_not_json, envelope_invalid, content_not_json, missing_key) and a readable detail. Provenance: the "
+        "parse of each new delivery during ingest.",
+    )
 
 
 @dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], check_specs=[quarantine_rate_spec],
