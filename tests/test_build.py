@@ -346,3 +346,30 @@ def test_a_build_collects_less_often_and_restores_the_collector(one_build):
     # of it (one is due at the very next allocations otherwise)
     assert len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1)) < 1_000
     assert left_young[-1] == [29_999]
+
+
+
+def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
+    """fact_tables is subsettable, as the UI runs it: one fact with its check, or a check without its fact."""
+    import dagster as dg
+
+    from jushita_etl.defs.facts.assets import fact_tables
+    from jushita_etl.defs.resources import WarehouseResource
+
+    feed = tmp_path / "feed.jsonl"
+    with open(feed, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=60, seed=5))
+    p = paths(tmp_path / "data")
+    land_files([str(feed)], p.landing, quiet=True)
+    run_build(p, instance=instance)
+    resources = {"warehouse": WarehouseResource(data_dir=str(p.data_dir))}
+
+    def run(selection: dg.AssetSelection) -> tuple[list[str], set[tuple[str, bool]]]:
+        result = dg.materialize([fact_tables], instance=instance, resources=resources, selection=selection)
+        assert result.success
+        return ([m.asset_key.to_user_string() for m in result.asset_materializations_for_node("fact_tables")],
+                {(e.asset_key.to_user_string(), e.passed) for e in result.get_asset_check_evaluations()})
+
+    assert run(dg.AssetSelection.assets("fact_shipments")) == (["fact_shipments"], {("fact_shipments", True)})
+    only_check = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fact_orders"), "unique_key"))
+    assert run(only_check) == ([], {("fact_orders", True)})
