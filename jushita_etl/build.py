@@ -4,9 +4,10 @@ new deliveries touch plus dates still pending from an earlier build; facts_job a
 
 The new batches are ingested (parsed into the build database, the DuckDB step that needs no Dagster) on a worker
 thread while this one imports Dagster, loads its instance and definitions and creates the run from the manifest's
-date hints: that is about 3 s of single-threaded Python, and the run's own ingest step then waits for the parse's
-writer lock and finds nothing left. Each Dagster run, step and (asset, partition) event costs real time in the
-instance's SQLite, so fewer runs, steps and events are most of what makes a build fast on top of DuckDB."""
+date hints: that is about 3 s of single-threaded Python, and the run's own ingest step then waits for the parse,
+takes over its writer connection (handed over, not reopened) and finds nothing left. Each Dagster run, step and
+(asset, partition) event costs real time in the instance's SQLite, so fewer runs, steps and events are most of
+what makes a build fast on top of DuckDB."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def _ingest(paths: Paths, full: bool, first_build: bool, planned: Future, news: 
     nothing; otherwise then ``news`` with whether any new delivery is there to parse, ingest the new batches, and
     return the event dates to rebuild (with ``full``, the first and last date of all)."""
     try:
-        with db.writer(paths) as conn:
+        # handed over when done: the run's first step takes this connection instead of reopening the database
+        with db.writer(paths, hand_over=True) as conn:
             new = steps.new_batches(conn, paths.landing)
             plan = _pending(conn, new)
             if not (full or first_build or plan.anything):
@@ -183,7 +185,10 @@ def _fewer_collections() -> Iterator[None]:
 def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
     """Build everything pending (see the module docstring) and return what was built."""
     with _fewer_collections():
-        return _run_build(paths, full=full, instance=instance, verbose=verbose)
+        try:
+            return _run_build(paths, full=full, instance=instance, verbose=verbose)
+        finally:  # the parse's writer, when no run took it over (nothing to do, or a failure before the first step)
+            db.release_handed_over(paths)
 
 
 def _run_build(paths: Paths, *, full: bool, instance, verbose: bool) -> BuildReport:
@@ -263,8 +268,8 @@ def _run_build(paths: Paths, *, full: bool, instance, verbose: bool) -> BuildRep
 
         # When the new batches hold new deliveries, the run starts while the parse may still be running, over the
         # dates the manifest's hints and the earlier pending dates expect: creating and planning it is Dagster
-        # Python that would otherwise wait for the parse, and its first step (ingest_landing) waits for the writer
-        # lock the parse holds, then finds nothing left. The exact dates are known after the run; any it missed (a
+        # Python that would otherwise wait for the parse, and its first step (ingest_landing) waits for the parse's
+        # writer, takes it over and finds nothing left. The exact dates are known after the run; any it missed (a
         # hint is a superset of a batch's pub_time dates, but an older copy of a republished message can add a
         # date) get a run of their own below. Batches of redeliveries only change no event date, so they wait
         # for the parse (and end in facts_job); a full refold needs the span of every date, which only the parse

@@ -373,3 +373,67 @@ def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
     assert run(dg.AssetSelection.assets("fact_shipments")) == (["fact_shipments"], {("fact_shipments", True)})
     only_check = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fact_orders"), "unique_key"))
     assert run(only_check) == ([], {("fact_orders", True)})
+
+
+def _lock_is_free(p) -> bool:
+    """Whether another open of the lock file (as another process would) can take the writer lock now."""
+    import fcntl
+
+    with open(p.build_dir / "writer.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return True
+
+
+def test_a_writer_handed_over_is_taken_by_the_next_writer_of_the_process(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jushita_etl.warehouse import db
+
+    p = paths(tmp_path / "data")
+    with db.writer(p, hand_over=True) as conn:
+        conn.execute("CREATE TEMP TABLE only_on_this_connection (x INTEGER)")
+    assert not _lock_is_free(p)  # still held, for the next writer
+
+    with ThreadPoolExecutor(1) as pool:  # another thread, as a run's step: same connection, no reopening
+        def next_writer():
+            with db.writer(p, timeout=1) as taken:
+                return taken.execute("SELECT count(*) FROM only_on_this_connection").fetchone()[0]
+        assert pool.submit(next_writer).result() == 0
+    assert _lock_is_free(p)  # that block did not hand it over: closed, lock released
+
+    with db.writer(p, hand_over=True):
+        pass
+    db.release_handed_over(p)  # nobody took it
+    assert _lock_is_free(p)
+
+    with pytest.raises(RuntimeError), db.writer(p, hand_over=True):
+        raise RuntimeError("a failed block hands nothing over")
+    assert _lock_is_free(p)
+
+
+def test_a_writer_waiting_for_the_lock_takes_one_handed_over_meanwhile(tmp_path):
+    import threading
+
+    from jushita_etl.warehouse import db
+
+    p = paths(tmp_path / "data")
+    holding, waiting = threading.Event(), threading.Event()
+
+    def parse():  # holds the writer until the other thread waits for it, then hands it over
+        with db.writer(p, hand_over=True) as conn:
+            conn.execute("CREATE TEMP TABLE parsed (x INTEGER)")
+            holding.set()
+            waiting.wait(5)
+
+    thread = threading.Thread(target=parse)
+    thread.start()
+    holding.wait(5)
+    threading.Timer(0.2, waiting.set).start()
+    with db.writer(p, timeout=5) as conn:  # waits for the lock, then finds the handed-over writer
+        assert conn.execute("SELECT count(*) FROM parsed").fetchone()[0] == 0
+    thread.join()
+    assert _lock_is_free(p)
