@@ -14,10 +14,12 @@ landed_ids AS (
 ),
 later_copies AS (
     -- a redelivered msg_id carries the same body; keep its first landing. Ranked on the narrow columns only, so
-    -- the bodies never go through the window.
+    -- the bodies never go through the window. The candidates are found by the ids' 64-bit hashes (grouping 1M
+    -- integers instead of 32-character strings: 0.30 -> 0.22 CPU-s); a collision only adds a candidate, which the
+    -- ranking by the id itself then leaves alone.
     SELECT batch_id, row_in_file FROM (
         SELECT mq_msg_id, batch_id, row_in_file, received_at FROM landed_ids
-        WHERE mq_msg_id IN (SELECT mq_msg_id FROM landed_ids GROUP BY 1 HAVING count(*) > 1)
+        WHERE hash(mq_msg_id) IN (SELECT hash(mq_msg_id) FROM landed_ids GROUP BY 1 HAVING count(*) > 1)
     )
     QUALIFY row_number() OVER (PARTITION BY mq_msg_id ORDER BY received_at, batch_id, row_in_file) > 1
 ),
