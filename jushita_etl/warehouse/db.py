@@ -79,10 +79,7 @@ def writer(paths: Paths, *, timeout: float = 600.0, hand_over: bool = False) -> 
     to the run's first step so: closing and reopening the database in between (a checkpoint, an open, a cold
     cache) cost 0.1 s on the way from the parse to the event tables."""
     paths.build_dir.mkdir(parents=True, exist_ok=True)
-    taken = _take_handed_over(paths.build_db)
-    if taken is None:
-        taken = _acquire(paths, timeout)
-    lock, conn = taken
+    lock, conn = _acquire(paths, timeout)
     handing = False
     try:
         yield conn
@@ -103,8 +100,8 @@ def release_handed_over(paths: Paths) -> None:
 
 
 def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnection]:
-    """The lock, waited for (or a writer another thread of this process hands over meanwhile), and a prepared
-    connection."""
+    """The lock and a prepared connection, or the writer another block of this process handed over: its open lock
+    file keeps the lock held, so trying the lock fails until it is taken (flock locks belong to each open file)."""
     lock = open(paths.build_dir / "writer.lock", "a+")
     try:
         deadline = time.monotonic() + timeout
