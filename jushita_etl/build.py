@@ -107,7 +107,7 @@ def _ingest(paths: Paths, full: bool, first_build: bool, planned: Future, news: 
             steps.ingest(conn, paths.landing, new)
             if full:
                 return [d for d in conn.execute(
-                    "SELECT min(event_date), max(event_date) FROM etl.deliveries WHERE reason IS NULL").fetchone() if d]
+                    "SELECT min(event_date), max(event_date) FROM parsed.deliveries WHERE reason IS NULL").fetchone() if d]
             return steps.pending_dates(conn)
     except BaseException as exc:
         if not planned.done():  # e.g. the writer lock timed out: the caller waiting for the plan gets the error
@@ -313,7 +313,8 @@ def _summarize(paths: Paths, report: BuildReport) -> None:
         for name in ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]:
             report.tables[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
         report.quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
-        if report.reconciliation is None:
-            report.reconciliation = steps.reconcile(conn)
     finally:
         conn.close()
+    if report.reconciliation is None:  # nothing was built: counted on the build database, with the parsed deliveries
+        with db.writer(paths) as conn:  # (the parse's, handed over, when it found nothing to do)
+            report.reconciliation = steps.reconcile(conn)

@@ -38,6 +38,12 @@ class Paths:
         return self.build_dir / "warehouse-build.duckdb"
 
     @property
+    def parsed_db(self) -> Path:
+        """The parsed deliveries (``parsed.deliveries``), attached to the build database's writer and never published:
+        a parse of the landing zone, which only the pipeline reads."""
+        return self.build_dir / "parsed-deliveries.duckdb"
+
+    @property
     def logs(self) -> Path:
         return self.data_dir / "logs"
 

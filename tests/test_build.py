@@ -72,22 +72,30 @@ def test_build_is_one_run_and_every_check_passes(one_build):
 
 
 def test_the_reconciliation_is_what_the_published_file_holds(one_build):
-    """published_warehouse counts the invariant while the file is copied (db.publish), on the build database: the
-    numbers it reports must be the ones an analyst counts on the published file."""
+    """published_warehouse counts the invariant while the file is copied (db.publish), on the build database and
+    the parsed deliveries (which are not published): the numbers it reports must be the ones counted there after
+    the build, and its event rows and quarantined deliveries the ones an analyst counts on the published file."""
     import dagster as dg
+
+    from jushita_etl.warehouse import db
 
     p, _, instance = one_build
     run_id = instance.get_runs()[0].run_id
     [evaluation] = [e.dagster_event.event_specific_data for e in
                     instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
                     if e.dagster_event.event_specific_data.check_name == "reconciliation"]
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
-    try:
+    with db.writer(p) as conn:
         counted = steps.reconcile(conn)
-    finally:
-        conn.close()
     assert {name: evaluation.metadata[name].value for name in vars(counted)} == vars(counted)
     assert counted.deliveries > 0 and counted.holds
+    published = duckdb.connect(str(p.warehouse), read_only=True)
+    try:
+        events = sum(published.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in steps.EVENT_TABLES)
+        quarantined = published.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        assert not published.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'deliveries'").fetchone()[0]
+    finally:
+        published.close()
+    assert (events, quarantined) == (counted.events, counted.quarantined)
 
 
 def _raw_messages_reports(instance) -> list[dict]:
@@ -98,12 +106,13 @@ def _raw_messages_reports(instance) -> list[dict]:
 
 
 def test_raw_messages_records_what_the_build_ingested_before_its_run(one_build):
+    from jushita_etl.warehouse import db
+
     p, _, instance = one_build
-    conn = duckdb.connect(str(p.build_db), read_only=True)
-    batches, deliveries, quarantined = conn.execute(
-        "SELECT (SELECT count(*) FROM etl.ingested_batches), count(*), count(*) FILTER (WHERE reason IS NOT NULL) "
-        "FROM etl.deliveries").fetchone()
-    conn.close()
+    with db.writer(p) as conn:
+        batches, deliveries, quarantined = conn.execute(
+            "SELECT (SELECT count(*) FROM etl.ingested_batches), count(*), count(*) FILTER (WHERE reason IS NOT NULL) "
+            "FROM parsed.deliveries").fetchone()
     first = _raw_messages_reports(instance)[0]  # the build parsed the batches while Dagster started
     assert (first["new_batches"], first["new_deliveries"]) == (batches, deliveries)
     assert quarantined > 0 and first["new_deliveries"] > 0
@@ -132,6 +141,7 @@ def test_second_build_is_a_fast_no_op(one_build):
     assert report.nothing_new and report.runs == []  # decided from the manifest diff: Dagster is not even started
     assert len(instance.get_runs()) == runs_before
     assert snapshot(p) == before
+    assert report.reconciliation.holds and report.reconciliation.deliveries > 0  # counted without a run
 
 
 def test_relanding_changes_only_raw_messages(one_build, feed):
@@ -235,6 +245,75 @@ def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, 
 
 
 
+def _ingested(p) -> dict[str, list]:
+    """What an ingest wrote, except what differs between two landings of one feed (batch ids, landing times)."""
+    from jushita_etl.warehouse import db
+
+    with db.writer(p) as conn:
+        return {query: conn.execute(query).fetchall() for query in [
+            "SELECT mq_msg_id, message_id, topic, reason, detail, body FROM quarantine ORDER BY mq_msg_id",
+            "SELECT event_date FROM etl.pending_dates ORDER BY 1",
+            "SELECT rows FROM etl.ingested_batches ORDER BY 1",
+            "SELECT count(*), count(DISTINCT mq_msg_id), count(content) FROM parsed.deliveries",
+        ]}
+
+
+def test_an_ingest_that_fails_after_its_parse_is_completed_by_the_next(tmp_path, feed, monkeypatch):
+    """The parse commits to the parsed deliveries' database before the rest of the ingest commits to the build
+    database (steps._ingest_batches): when the second transaction fails, the next ingest must bring in exactly
+    what one ingest that did not fail does."""
+    from jushita_etl.warehouse import db
+
+    clean, failed = paths(tmp_path / "clean"), paths(tmp_path / "failed")
+    for p in (clean, failed):
+        land_files([str(feed)], p.landing, quiet=True)
+    with db.writer(clean) as conn:
+        steps.ingest(conn, clean.landing)
+
+    def disk_full(*args):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(steps, "publish_raw_view", disk_full)  # the last statement of the second transaction
+    with pytest.raises(OSError), db.writer(failed) as conn:
+        steps.ingest(conn, failed.landing)
+    monkeypatch.undo()
+    with db.writer(failed) as conn:
+        assert conn.execute("SELECT count(*) FROM parsed.deliveries").fetchone()[0] > 10_000  # the parse committed
+        assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0  # the rest did not
+        assert steps.ingest(conn, failed.landing) > 0
+    assert _ingested(failed) == _ingested(clean)
+
+
+def test_parsed_deliveries_of_an_earlier_layout_move_to_their_own_file(tmp_path, feed):
+    """Build databases made before the parsed deliveries had a file of their own hold them as etl.deliveries:
+    the next writer moves them, and the build goes on as if they had always been there."""
+    from jushita_etl.warehouse import db
+
+    p = paths(tmp_path / "data")
+    land_files([str(feed)], p.landing, quiet=True)
+    with db.writer(p) as conn:
+        steps.ingest(conn, p.landing)
+    before = _ingested(p)
+    with db.writer(p) as conn:
+        conn.execute("CREATE TABLE etl.deliveries AS SELECT * FROM parsed.deliveries")  # the earlier layout
+    p.parsed_db.unlink()
+    with db.writer(p) as conn:
+        assert not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'deliveries' "
+                                "AND schema_name = 'etl'").fetchone()[0]
+    assert _ingested(p) == before
+
+
+def test_a_build_whose_parsed_deliveries_are_lost_says_how_to_recover(tmp_path, feed, instance):
+    from jushita_etl.warehouse import db
+
+    p = paths(tmp_path / "data")
+    land_files([str(feed)], p.landing, quiet=True)
+    run_build(p, instance=instance)
+    p.parsed_db.unlink()  # the deliveries of every batch ingested so far, gone
+    with pytest.raises(db.ParsedDeliveriesMissing, match=r"remove .*build and build again"):
+        run_build(p, instance=instance)
+
+
 def test_an_earlier_born_copy_landed_later_moves_the_event_to_its_date(tmp_path, instance):
     """The copy born first is the event row whatever the arrival order (contract: duplicates), so a later build that
     lands such a copy must also rebuild the date of the copy it displaces, or the message would be in two partitions."""
@@ -324,7 +403,7 @@ def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, feed):
         new = steps.new_batches(conn, p.landing)
         steps._ingest_batches(conn, p.landing, new, validate_json=validate)
         deliveries[validate] = conn.execute(
-            "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id").fetchall()
+            "SELECT reason, * EXCLUDE (batch_id, reason) FROM parsed.deliveries ORDER BY mq_msg_id").fetchall()
         conn.close()
     assert len(deliveries[True]) > 10_000 and any(row[0] == "body_not_json" for row in deliveries[True])
     assert deliveries[False] == deliveries[True]
@@ -425,7 +504,7 @@ def test_a_writer_waiting_for_the_lock_takes_one_handed_over_meanwhile(tmp_path)
 
     def parse():  # holds the writer until the other thread waits for it, then hands it over
         with db.writer(p, hand_over=True) as conn:
-            conn.execute("CREATE TEMP TABLE parsed (x INTEGER)")
+            conn.execute("CREATE TEMP TABLE made_by_the_parse (x INTEGER)")
             holding.set()
             waiting.wait(5)
 
@@ -434,6 +513,6 @@ def test_a_writer_waiting_for_the_lock_takes_one_handed_over_meanwhile(tmp_path)
     holding.wait(5)
     threading.Timer(0.2, waiting.set).start()
     with db.writer(p, timeout=5) as conn:  # waits for the lock, then finds the handed-over writer
-        assert conn.execute("SELECT count(*) FROM parsed").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM made_by_the_parse").fetchone()[0] == 0
     thread.join()
     assert _lock_is_free(p)

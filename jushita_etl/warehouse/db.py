@@ -6,6 +6,13 @@ lock, and *publishes* it: a checkpointed copy is written next to ``<data>/wareho
 renamed over it. Analysts' read-only connections keep the snapshot they opened (the old inode) for as long as
 they like; a new connection sees the newest complete build. No reader ever sees a half-built state, and no
 reader can stall a build.
+
+The parsed deliveries (``parsed.deliveries``: every distinct delivery's envelope, verdict and content) are the
+pipeline's own and are never published: they live in a second file next to the build database
+(``<data>/build/parsed-deliveries.duckdb``), attached to the writer as the catalog ``parsed``. Publishing then
+copies only what analysts read (the copy of a 1M build: 190 -> 96 MB), and since that file is never copied, its
+content is stored uncompressed, which is cheaper to write and to read back. A DuckDB transaction writes to one
+database only, so an ingest is two transactions (see ``steps.ingest``).
 """
 
 from __future__ import annotations
@@ -39,12 +46,35 @@ def _replace_invalid_utf8(body: bytes) -> str:
     return body.decode("utf-8", "replace")
 
 
-def prepare(conn: duckdb.DuckDBPyConnection) -> None:
-    """Session settings, the contract's tables (idempotent) and the parsing macros."""
+class ParsedDeliveriesMissing(RuntimeError):
+    pass
+
+
+def prepare(conn: duckdb.DuckDBPyConnection, parsed_db: Path | str = ":memory:") -> None:
+    """Session settings, the parsed deliveries' database attached as ``parsed`` (see the module docstring), the
+    contract's tables (idempotent) and the parsing macros."""
     conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
+    conn.execute(f"ATTACH IF NOT EXISTS {_sql_string(str(parsed_db))} AS parsed")  # DDL takes no bound parameters
     sql.run(conn, "internal/schema")
+    _move_parsed_deliveries_out(conn)
     sql.run(conn, "internal/macros")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _move_parsed_deliveries_out(conn: duckdb.DuckDBPyConnection) -> None:
+    """A build database made before the parsed deliveries had their own file holds them as ``etl.deliveries``: they
+    are moved to ``parsed.deliveries`` (one transaction), then dropped (another; a failure in between leaves both,
+    and the next writer skips the copy, the table being filled already)."""
+    if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND schema_name = 'etl' AND table_name = 'deliveries'").fetchone()[0]:
+        return
+    conn.execute("INSERT INTO parsed.deliveries BY NAME SELECT * FROM etl.deliveries "
+                 "WHERE NOT EXISTS (SELECT 1 FROM parsed.deliveries)")
+    conn.execute("DROP TABLE etl.deliveries")
 
 
 def register_replace_invalid_utf8(conn: duckdb.DuckDBPyConnection) -> None:
@@ -121,7 +151,12 @@ def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnectio
                 time.sleep(0.005)
         conn = duckdb.connect(str(paths.build_db))
         try:
-            prepare(conn)
+            prepare(conn, paths.parsed_db)
+            if conn.execute("SELECT (SELECT sum(rows) FROM etl.ingested_batches) > 0 "
+                            "AND NOT EXISTS (SELECT 1 FROM parsed.deliveries)").fetchone()[0]:
+                raise ParsedDeliveriesMissing(
+                    f"the parsed deliveries of the batches ingested so far are missing from {paths.parsed_db}; "
+                    f"remove {paths.build_dir} and build again to rebuild everything from the landing zone")
         except BaseException:
             conn.close()
             raise

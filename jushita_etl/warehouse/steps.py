@@ -1,6 +1,6 @@
 """The three steps of a build, each one DuckDB transaction on the writer connection:
 
-1. ``ingest``: parse each new delivery of newly landed batches once into ``etl.deliveries`` (``raw_messages`` is a
+1. ``ingest``: parse each new delivery of newly landed batches once into ``parsed.deliveries`` (``raw_messages`` is a
    view over the ingested batches), add the bad ones to ``quarantine``, and note which event dates they touch;
 2. ``refresh_events``: replace the rows of every event table for a window of event dates (a transaction per table);
 3. ``refold_fact``: refold the facts of the keys those windows touched (or all of them).
@@ -91,12 +91,12 @@ def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict
     empty)."""
     if not new:
         return False
-    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM etl.deliveries)").fetchone()[0]:
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM parsed.deliveries)").fetchone()[0]:
         return any(entry["rows"] for entry in new.values())
     files = [str(landing / entry["file"]) for entry in new.values()]
     return conn.execute(
         "SELECT EXISTS (SELECT 1 FROM read_parquet($files) "
-        "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries))", {"files": files}).fetchone()[0]
+        "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM parsed.deliveries))", {"files": files}).fetchone()[0]
 
 
 def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] | None = None) -> int:
@@ -117,12 +117,18 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] 
 
 def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict], *,
                     validate_json: bool) -> None:
+    """Two transactions, as a DuckDB transaction writes one database only: the parse, into the parsed deliveries'
+    database; then, in the build database, what follows from the batches' parsed deliveries (quarantine, pending
+    dates) and the batches marked ingested. If the second fails, the batches are still new to the next ingest,
+    whose parse skips the deliveries it has already (by mq_msg_id) and whose second transaction derives the same
+    rows from them: nothing is lost or doubled."""
     files = [str(landing / entry["file"]) for entry in new.values()]
     batch_ids = list(new)
     with db.transaction(conn):
-        sql.run(conn, "internal/parse_deliveries",
-                {"files": files, "batch_ids": batch_ids, "validate_json": validate_json})
-        if conn.execute("SELECT EXISTS (SELECT 1 FROM etl.deliveries WHERE reason IS NOT NULL "
+        sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})
+    with db.transaction(conn):
+        sql.run(conn, "internal/quarantine_deliveries", {"batch_ids": batch_ids})
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM parsed.deliveries WHERE reason IS NOT NULL "
                         "AND batch_id IN (SELECT unnest($batch_ids)) AND NOT is_utf8(body))",
                         {"batch_ids": batch_ids}).fetchall()[0][0]:  # all: registering needs no result pending
             db.register_replace_invalid_utf8(conn)

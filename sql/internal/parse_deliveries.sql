@@ -1,8 +1,8 @@
 -- Parse every delivery of newly landed batches once: one row per mq_msg_id not seen before, with the
 -- envelope's fields (contract §0.1, §1) and the verdict: a quarantine reason (§2), or NULL when usable.
--- Reads the landed Parquet files $files directly and inserts straight into etl.deliveries (no intermediate
+-- Reads the landed Parquet files $files directly and inserts straight into parsed.deliveries (no intermediate
 -- table: the content column is most of the bytes); the body itself is kept only for quarantined deliveries.
-INSERT INTO etl.deliveries BY NAME
+INSERT INTO parsed.deliveries BY NAME
 WITH landed AS NOT MATERIALIZED (
     SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at, r.born_timestamp, r.body
     FROM read_parquet($files, file_row_number = true) AS r
@@ -25,7 +25,7 @@ later_copies AS (
 ),
 new_rows AS (
     SELECT * FROM landed
-    WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries)
+    WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM parsed.deliveries)
       AND (batch_id, row_in_file) NOT IN (SELECT (batch_id, row_in_file) FROM later_copies)
 ),
 decoded AS (
@@ -135,11 +135,3 @@ SELECT
 FROM verdicts
 -- in domain order: each event table's window reads its own domain's row groups only (window_events.sql)
 ORDER BY domain;
-
--- Quarantine: one row per distinct quarantined mq_msg_id (§2) of the batches just ingested, the body as text. Here
--- the bodies that are valid UTF-8 (nearly all); the others, invalid UTF-8 replaced by U+FFFD, are added by
--- quarantine_invalid_utf8.sql when there are any.
-INSERT INTO quarantine
-SELECT mq_msg_id, message_id, topic, reason, detail, decode(body) AS body, received_at
-FROM etl.deliveries
-WHERE reason IS NOT NULL AND batch_id IN (SELECT unnest($batch_ids)) AND coalesce(is_utf8(body), true);

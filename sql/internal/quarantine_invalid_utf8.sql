@@ -3,5 +3,5 @@
 -- quarantine rows come from parse_deliveries.sql.
 INSERT INTO quarantine
 SELECT mq_msg_id, message_id, topic, reason, detail, etl_replace_invalid_utf8(body) AS body, received_at
-FROM etl.deliveries
+FROM parsed.deliveries
 WHERE reason IS NOT NULL AND batch_id IN (SELECT unnest($batch_ids)) AND NOT is_utf8(body)

@@ -39,7 +39,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
-        raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
+        raw_rows = conn.execute("SELECT count(*) FROM parsed.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
     context.log.info(
         f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "
