@@ -5,8 +5,8 @@
 -- id, new msg_id), the copy born first wins (born_timestamp, then mq_msg_id), whatever the arrival order. It is
 -- chosen among all copies, so an id never lands in two partitions. Only the copies that lose that choice are kept
 -- (temp table window_losers, a few per cent of the deliveries); each event table then reads its own domain's
--- deliveries straight from parsed.deliveries, which the ingest writes in domain order, so a domain's scan skips the
--- others' row groups and no copy of the window's contents is made.
+-- deliveries straight from parsed.deliveries, whose content is stored uncompressed, so a domain's scan fetches only
+-- its own rows' contents and no copy of the window's contents is made.
 CREATE OR REPLACE TEMP TABLE window_losers AS
 WITH republished AS (
     -- ids with more than one usable copy anywhere: only they need a choice (a hash aggregate over narrow columns:

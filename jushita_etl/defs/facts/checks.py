@@ -19,8 +19,8 @@ fact_check_specs = unique_key_specs(FACT_KEYS, FACT_CHECK)
 
 reconciliation_spec = dg.AssetCheckSpec(
     "reconciliation", asset="published_warehouse",
-    description="deliveries = event rows + duplicates + quarantined + unmodelled, over distinct mq_msg_id, in the "
-    "file analysts read.")
+    description="deliveries = event rows + duplicates + quarantined + unmodelled, over distinct mq_msg_id: the tables "
+    "of the file analysts read, with the parsed deliveries the pipeline keeps beside it.")
 
 
 def reconciliation_result(result: steps.Reconciliation) -> dg.AssetCheckResult:
