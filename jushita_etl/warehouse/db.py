@@ -42,10 +42,6 @@ class WarehouseBusy(RuntimeError):
     pass
 
 
-def _replace_invalid_utf8(body: bytes) -> str:
-    return body.decode("utf-8", "replace")
-
-
 class ParsedDeliveriesMissing(RuntimeError):
     pass
 
@@ -75,17 +71,6 @@ def _move_parsed_deliveries_out(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("INSERT INTO parsed.deliveries BY NAME SELECT * FROM etl.deliveries "
                  "WHERE NOT EXISTS (SELECT 1 FROM parsed.deliveries)")
     conn.execute("DROP TABLE etl.deliveries")
-
-
-def register_replace_invalid_utf8(conn: duckdb.DuckDBPyConnection) -> None:
-    """The SQL function etl_replace_invalid_utf8(BLOB): the text with invalid UTF-8 replaced by U+FFFD, as Python
-    decodes it. Registered only where a body needs it: registering a Python function imports numpy, 0.07 s of a
-    build's start otherwise."""
-    try:
-        conn.create_function("etl_replace_invalid_utf8", _replace_invalid_utf8, [duckdb.sqltype("BLOB")],
-                             duckdb.sqltype("VARCHAR"), null_handling="special")
-    except duckdb.CatalogException:  # registered already, on this database
-        pass
 
 
 # Writers handed over from one block of this process to the next (see ``writer``): build database -> (the open
