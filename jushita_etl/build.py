@@ -64,10 +64,11 @@ class _Pending:
     pending_dates: list[date]  # left pending by an earlier build
     dirty_keys: int
     hinted_dates: list[date]  # the new batches' manifest date hints (a superset of their pub_time dates)
+    unpublished: bool  # batches ingested and folded that the published file lacks (see _unpublished)
 
     @property
     def anything(self) -> bool:
-        return bool(self.new_batches or self.pending_dates or self.dirty_keys)
+        return bool(self.new_batches or self.pending_dates or self.dirty_keys or self.unpublished)
 
     @property
     def expected_dates(self) -> list[date]:
@@ -75,11 +76,24 @@ class _Pending:
         return sorted(set(self.pending_dates) | set(self.hinted_dates))
 
 
-def _pending(conn: duckdb.DuckDBPyConnection, new: dict[str, dict]) -> _Pending:
+def _pending(conn: duckdb.DuckDBPyConnection, paths: Paths, new: dict[str, dict]) -> _Pending:
     """What there is to do, given the writer connection and the batches not ingested yet (steps.new_batches)."""
     dirty = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
     hinted = {day for entry in new.values() for day in map(_hinted_date, entry.get("event_dates", [])) if day}
-    return _Pending(len(new), steps.pending_dates(conn), dirty, sorted(hinted))
+    return _Pending(len(new), steps.pending_dates(conn), dirty, sorted(hinted), _unpublished(conn, paths))
+
+
+def _unpublished(conn: duckdb.DuckDBPyConnection, paths: Paths) -> bool:
+    """Whether the build database has ingested batches that the published file has not: a run that folded them but
+    failed to publish (a full disk, say) leaves nothing pending that would publish them otherwise."""
+    if not paths.warehouse.exists():
+        return False  # a first build, which publishes anyway
+    published = db.reader(paths)
+    try:
+        count = "SELECT count(*) FROM etl.ingested_batches"
+        return published.execute(count).fetchone()[0] != conn.execute(count).fetchone()[0]
+    finally:
+        published.close()
 
 
 def _hinted_date(text: str) -> date | None:
@@ -98,7 +112,7 @@ def _ingest(paths: Paths, full: bool, first_build: bool, planned: Future, news: 
         # handed over when done: the run's first step takes this connection instead of reopening the database
         with db.writer(paths, hand_over=True) as conn:
             new = steps.new_batches(conn, paths.landing)
-            plan = _pending(conn, new)
+            plan = _pending(conn, paths, new)
             if not (full or first_build or plan.anything):
                 planned.set_result(None)
                 return []
@@ -253,6 +267,8 @@ def _run_build(paths: Paths, *, full: bool, instance, verbose: bool) -> BuildRep
                 ingested()  # a failed parse is the cause to report, not the run's own attempt at it
                 failure = next((e for e in result.all_events if e.is_failure and e.event_specific_data), None)
                 error = getattr(getattr(failure, "event_specific_data", None), "error", None)
+                while error is not None and error.cause is not None:  # Dagster's step error wraps what failed
+                    error = error.cause
                 message = error.message.strip().splitlines()[-1] if error else "see the run in the Dagster UI"
                 raise BuildFailed(f"{job_name} failed: {message}")
 

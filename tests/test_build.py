@@ -176,6 +176,35 @@ def test_overlapping_chunks_equal_one_build(tmp_path, feed, one_build, instance)
     assert snapshot(p) == expected
 
 
+def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, feed, one_build, instance, monkeypatch):
+    """A run that folded new batches but could not publish them (a full disk) leaves nothing pending: the next
+    build must still publish them, not report that there is nothing new."""
+    from jushita_etl.build import BuildFailed
+    from jushita_etl.warehouse import db
+
+    _, expected, _ = one_build
+    lines = feed.read_bytes().splitlines(keepends=True)
+    p = paths(tmp_path / "data")
+    for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
+        (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
+    land_files([str(tmp_path / "part0.jsonl")], p.landing, quiet=True)
+    run_build(p, instance=instance)
+    land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
+
+    def disk_full(*args):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(db.shutil, "copyfile", disk_full)
+    with pytest.raises(BuildFailed, match="No space left on device"):
+        run_build(p, instance=instance)
+    monkeypatch.undo()
+    assert snapshot(p) != expected  # the first half only
+    report = run_build(p, instance=instance)
+    assert not report.nothing_new and report.runs == ["facts_job"]
+    assert snapshot(p) == expected
+    assert run_build(p, instance=instance).nothing_new
+
+
 def test_reader_holds_the_file_across_builds(tmp_path, feed, instance):
     p = paths(tmp_path / "data")
     land_files([str(feed)], p.landing, quiet=True)

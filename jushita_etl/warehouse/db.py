@@ -182,7 +182,8 @@ def publish(conn: duckdb.DuckDBPyConnection, paths: Paths,
     (the reconciliation of a 1M build, which opened the copy afterwards)."""
     conn.execute("CHECKPOINT")
     tmp = paths.warehouse.with_name(f".{paths.warehouse.name}.{os.getpid()}.tmp")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish") as pool, conn.cursor() as second:
+    # the pool is left (its count finished) before the cursor it counts on is closed, also when the copy fails
+    with conn.cursor() as second, ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish") as pool:
         counted = pool.submit(alongside, second) if alongside else None
         shutil.copyfile(paths.build_db, tmp)
         with open(tmp, "rb+") as fh:
