@@ -51,14 +51,10 @@ def prepare(conn: duckdb.DuckDBPyConnection, parsed_db: Path | str = ":memory:")
     contract's tables (idempotent) and the parsing macros."""
     conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
-    conn.execute(f"ATTACH IF NOT EXISTS {_sql_string(str(parsed_db))} AS parsed")  # DDL takes no bound parameters
+    conn.execute(f"ATTACH IF NOT EXISTS {sql.literal(str(parsed_db))} AS parsed")  # DDL takes no bound parameters
     sql.run(conn, "internal/schema")
     _move_parsed_deliveries_out(conn)
     sql.run(conn, "internal/macros")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _move_parsed_deliveries_out(conn: duckdb.DuckDBPyConnection) -> None:

@@ -38,6 +38,11 @@ def statements(name: str) -> list[str]:
     return [p for p in parts if any(l.strip() and not l.strip().startswith("--") for l in p.splitlines())]
 
 
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal, for the statements that take no bound parameters (DDL: ATTACH, views)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def run(conn, name: str, params: dict | None = None) -> None:
     """Run every statement of ``sql/<name>.sql``, each with the bound parameters it mentions."""
     params = params or {}

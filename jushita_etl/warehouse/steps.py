@@ -1,7 +1,8 @@
-"""The three steps of a build, each one DuckDB transaction on the writer connection:
+"""The three steps of a build, on the writer connection:
 
 1. ``ingest``: parse each new delivery of newly landed batches once into ``parsed.deliveries`` (``raw_messages`` is a
-   view over the ingested batches), add the bad ones to ``quarantine``, and note which event dates they touch;
+   view over the ingested batches), add the bad ones to ``quarantine``, and note which event dates they touch (two
+   transactions: the parsed deliveries have a database of their own);
 2. ``refresh_events``: replace the rows of every event table for a window of event dates (a transaction per table);
 3. ``refold_fact``: refold the facts of the keys those windows touched (or all of them).
 
@@ -161,10 +162,10 @@ def publish_raw_view(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
     DDL takes no bound parameters, so the landing path is written as a properly escaped SQL string literal.
     Readers see exactly the batches of their snapshot, even while new files land.
     """
-    pattern = str(landing.resolve() / "batches" / "*.parquet").replace("'", "''")
+    pattern = sql.literal(str(landing.resolve() / "batches" / "*.parquet"))
     conn.execute(
         "CREATE OR REPLACE VIEW raw_messages AS SELECT mq_msg_id, mq_topic, tags, keys, queue_id, queue_offset, "
-        f"born_timestamp, reconsume_times, body, received_at, batch_id FROM read_parquet('{pattern}') "
+        f"born_timestamp, reconsume_times, body, received_at, batch_id FROM read_parquet({pattern}) "
         "WHERE batch_id IN (SELECT batch_id FROM etl.ingested_batches)"
     )
 
