@@ -273,7 +273,6 @@ def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, 
     conn.close()
 
 
-
 def _ingested(p) -> dict[str, list]:
     """What an ingest wrote, except what differs between two landings of one feed (batch ids, landing times)."""
     from jushita_etl.warehouse import db
@@ -454,7 +453,6 @@ def test_a_build_collects_less_often_and_restores_the_collector(one_build):
     # of it (one is due at the very next allocations otherwise)
     assert len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1)) < 1_000
     assert left_young[-1] == [29_999]
-
 
 
 def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
