@@ -69,7 +69,9 @@ def test_tag_filter(broker, bulk, tmp_path):
 def test_sigkill_consumer_then_restart_lands_everything(broker, bulk, tmp_path):
     proc = consumer(tmp_path, broker.address, "G-kill", BULK, "--threads", "4")
     try:
-        assert wait_for(lambda: durable_count(tmp_path) > 2000, 60)
+        # polled often: the consumer lands the 20k in about half a second, so a quarter-second poll could see the
+        # first 2,000 only after the last one and kill a consumer that had nothing left to lose
+        assert wait_for(lambda: durable_count(tmp_path) > 2000, 60, interval=0.01)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
