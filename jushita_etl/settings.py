@@ -24,24 +24,14 @@ class Paths:
         return self.data_dir / "landing"
 
     @property
-    def warehouse(self) -> Path:
-        """The file analysts open (read-only); replaced atomically after every build."""
-        return self.data_dir / "warehouse.duckdb"
+    def lake_dir(self) -> Path:
+        """The embedded lakehouse: the SQLite catalog and, unless ``JUSHITA_LAKE_PATH`` says otherwise, its data files."""
+        return self.data_dir / "lake"
 
     @property
     def build_dir(self) -> Path:
-        """Private to the pipeline: the writable build database and its lock."""
+        """Private to the pipeline: the writer's lock and DuckDB's spill space."""
         return self.data_dir / "build"
-
-    @property
-    def build_db(self) -> Path:
-        return self.build_dir / "warehouse-build.duckdb"
-
-    @property
-    def parsed_db(self) -> Path:
-        """The parsed deliveries (``parsed.deliveries``), attached to the build database's writer and never published:
-        a parse of the landing zone, which only the pipeline reads."""
-        return self.build_dir / "parsed-deliveries.duckdb"
 
     @property
     def logs(self) -> Path:
@@ -55,6 +45,52 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
 
 def paths(override: str | os.PathLike | None = None) -> Paths:
     return Paths(data_dir(override))
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Where the DuckLake lakehouse lives: its catalog (a DuckLake metadata string, ``sqlite:<file>`` or
+    ``postgres:<libpq connection string>``) and its data path (a directory or ``s3://bucket/prefix/``), plus the
+    S3-compatible endpoint settings. Credentials are not held here: DuckDB's S3 secret reads the standard
+    ``AWS_*`` variables itself (``CREDENTIAL_CHAIN``), so they never pass through this code."""
+
+    catalog: str
+    data_path: str
+    s3_endpoint: str = ""
+    s3_url_style: str = "vhost"
+    s3_use_ssl: bool = True
+
+    @property
+    def catalog_kind(self) -> str:
+        return self.catalog.split(":", 1)[0]
+
+    @property
+    def on_s3(self) -> bool:
+        return self.data_path.startswith("s3://")
+
+    def describe(self) -> str:
+        """The catalog and data path for messages, without a password the connection string may carry."""
+        return f"catalog {_without_password(self.catalog)}, data path {self.data_path}"
+
+
+def _without_password(catalog: str) -> str:
+    return " ".join("password=***" if part.startswith("password=") else part for part in catalog.split(" "))
+
+
+def lake(paths_: Paths) -> LakeSettings:
+    """The lakehouse settings: ``JUSHITA_CATALOG``, ``JUSHITA_LAKE_PATH``, ``JUSHITA_S3_*``; by default a SQLite
+    catalog and a data directory under the data directory's ``lake/``."""
+    env = os.environ.get
+    data_path = env("JUSHITA_LAKE_PATH") or str(paths_.lake_dir / "data")
+    if not data_path.endswith("/"):
+        data_path += "/"
+    return LakeSettings(
+        catalog=env("JUSHITA_CATALOG") or f"sqlite:{paths_.lake_dir / 'catalog.sqlite'}",
+        data_path=data_path,
+        s3_endpoint=env("JUSHITA_S3_ENDPOINT", ""),
+        s3_url_style=env("JUSHITA_S3_URL_STYLE", "vhost"),
+        s3_use_ssl=env("JUSHITA_S3_USE_SSL", "true").lower() not in ("0", "false", "no"),
+    )
 
 
 def partition_start() -> str:

@@ -1,6 +1,7 @@
 """Compare a built warehouse with an expected-tables folder (e.g. ../shared/samples/expected), row by row.
 
-Usage: python scripts/compare_expected.py WAREHOUSE.duckdb EXPECTED_DIR
+Usage: python scripts/compare_expected.py DATA_DIR EXPECTED_DIR   (the data directory of a build; read through
+jushita_etl.connect())
 Prints per table: rows expected/actual, missing/extra rows, and the first differing rows.
 """
 
@@ -11,7 +12,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
+import jushita_etl
 
 
 def normalise(value):
@@ -29,11 +30,16 @@ def normalise(value):
     return value
 
 
-def main(db: str, expected_dir: str) -> int:
-    conn = duckdb.connect(db, read_only=True)
+def main(data_dir: str, expected_dir: str) -> int:
+    conn = jushita_etl.connect(data_dir)
     failures = 0
     for path in sorted(Path(expected_dir).glob("*.json")):
         if path.stem == "counts":
+            continue
+        if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                            "AND table_name = $t", {"t": path.stem}).fetchone()[0]:
+            print(f"MISS {path.stem}: no such table")
+            failures += 1
             continue
         expected = json.loads(path.read_text())
         columns = list(expected[0].keys()) if expected else None

@@ -1,9 +1,9 @@
--- item_events: one row per platform message of topics taobao_item_*, from the window being rebuilt
--- (window_events, see sql/internal/window_events.sql).
+-- item_events: one row per platform message of topics taobao_item_*, from the messages
+-- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
 WITH events AS (
     SELECT *, json_extract_string(content, ['$.num_iid', '$.nick', '$.title', '$.price', '$.num', '$.sku_id',
                                             '$.sku_num', '$.changed_fields']) AS f
-    FROM window_events('item', $date_from, $date_to)
+    FROM pending_events('item')
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
        s_int(f[1]) AS num_iid, f[2] AS seller_nick, f[3] AS title, s_money(f[4]) AS price,

@@ -1,10 +1,10 @@
--- refund_events: one row per platform message of topics taobao_refund_*, from the window being rebuilt
--- (window_events, see sql/internal/window_events.sql).
+-- refund_events: one row per platform message of topics taobao_refund_*, from the messages
+-- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
 WITH events AS (
     SELECT *, json_extract_string(content, ['$.refund_id', '$.tid', '$.oid', '$.seller_nick', '$.buyer_nick',
                                             '$.buyer_open_uid', '$.refund_fee', '$.bill_type', '$.refund_phase',
                                             '$.modified']) AS f
-    FROM window_events('refund', $date_from, $date_to)
+    FROM pending_events('refund')
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
        s_int(f[1]) AS refund_id, s_int(f[2]) AS tid, s_int(f[3]) AS oid, f[4] AS seller_nick,

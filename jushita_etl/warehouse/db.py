@@ -1,38 +1,26 @@
-"""Connections to the warehouse, and how a build becomes visible to analysts.
+"""The writer's connection to the lakehouse (``lake.py``), one writer at a time, and its transactions.
 
-DuckDB allows one writing process per file, and an open writer blocks even read-only opens. So the pipeline
-writes a private build database (``<data>/build/warehouse-build.duckdb``), one writer at a time under a file
-lock, and *publishes* it: a checkpointed copy is written next to ``<data>/warehouse.duckdb``, fsynced, and
-renamed over it. Analysts' read-only connections keep the snapshot they opened (the old inode) for as long as
-they like; a new connection sees the newest complete build. No reader ever sees a half-built state, and no
-reader can stall a build.
-
-The parsed deliveries (``parsed.deliveries``: every distinct delivery's envelope, verdict and content) are the
-pipeline's own and are never published: they live in a second file next to the build database
-(``<data>/build/parsed-deliveries.duckdb``), attached to the writer as the catalog ``parsed``. Publishing then
-copies only what analysts read (the copy of a 1M build: 190 -> 96 MB), and since that file is never copied, its
-content is stored uncompressed, which is cheaper to write and to read back. A DuckDB transaction writes to one
-database only, so an ingest is two transactions (see ``steps.ingest``).
+The pipeline writes the DuckLake catalog through one connection at a time, held under a file lock in the data
+directory's ``build/``; readers never take the lock (they read the last published snapshot, see ``lake.py``).
+Every table, the pipeline's own bookkeeping (schema ``etl``) included, lives in the catalog: a build node needs
+nothing but the catalog and the data path, and a step's transaction commits its tables and its bookkeeping as one
+snapshot.
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeVar
 
 import duckdb
 
-from jushita_etl.landing.manifest import fsync_dir
-from jushita_etl.settings import Paths
-from jushita_etl.warehouse import sql
+from jushita_etl.settings import Paths, lake as lake_settings
+from jushita_etl.warehouse import lake, sql
 
 
 T = TypeVar("T")
@@ -42,31 +30,32 @@ class WarehouseBusy(RuntimeError):
     pass
 
 
-class ParsedDeliveriesMissing(RuntimeError):
-    pass
-
-
-def prepare(conn: duckdb.DuckDBPyConnection, parsed_db: Path | str = ":memory:") -> None:
-    """Session settings, the parsed deliveries' database attached as ``parsed`` (see the module docstring), the
-    contract's tables (idempotent) and the parsing macros."""
-    conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
+def prepare(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
+    """Session settings, the contract's tables and the raw_messages view over ``landing`` (idempotent) and the
+    parsing macros, on a connection whose default catalog is the lake (``USE lake``)."""
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
-    conn.execute(f"ATTACH IF NOT EXISTS {sql.literal(str(parsed_db))} AS parsed")  # DDL takes no bound parameters
     sql.run(conn, "internal/schema")
-    _move_parsed_deliveries_out(conn)
     sql.run(conn, "internal/macros")
+    ensure_raw_view(conn, landing)
 
 
-def _move_parsed_deliveries_out(conn: duckdb.DuckDBPyConnection) -> None:
-    """A build database made before the parsed deliveries had their own file holds them as ``etl.deliveries``: they
-    are moved to ``parsed.deliveries`` (one transaction), then dropped (another; a failure in between leaves both,
-    and the next writer skips the copy, the table being filled already)."""
-    if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                        "AND schema_name = 'etl' AND table_name = 'deliveries'").fetchone()[0]:
-        return
-    conn.execute("INSERT INTO parsed.deliveries BY NAME SELECT * FROM etl.deliveries "
-                 "WHERE NOT EXISTS (SELECT 1 FROM parsed.deliveries)")
-    conn.execute("DROP TABLE etl.deliveries")
+def ensure_raw_view(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
+    """``raw_messages``: a view over the landed Parquet batches already ingested (contract §5 allows a view),
+    (re)defined only when it is missing or points elsewhere, so a build adds no schema change to the catalog.
+
+    DDL takes no bound parameters, so the landing path is written as a properly escaped SQL string literal.
+    Readers see exactly the batches of their snapshot, even while new files land.
+    """
+    pattern = sql.literal(str(landing.resolve() / "batches" / "*.parquet"))
+    definition = (
+        "CREATE VIEW raw_messages AS SELECT mq_msg_id, mq_topic, tags, keys, queue_id, queue_offset, "
+        f"born_timestamp, reconsume_times, body, received_at, batch_id FROM read_parquet({pattern}) "
+        "WHERE batch_id IN (SELECT batch_id FROM etl.ingested_batches)"
+    )
+    current = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = current_database() "
+                           "AND schema_name = 'main' AND view_name = 'raw_messages'").fetchone()
+    if current is None or pattern not in current[0]:
+        conn.execute(definition.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"))
 
 
 # Writers handed over from one block of this process to the next (see ``writer``): build database -> (the open
@@ -98,14 +87,14 @@ def writer(paths: Paths, *, timeout: float = 600.0, hand_over: bool = False) -> 
     finally:
         if handing:
             with _handover_lock:
-                _handed_over[paths.build_db] = (lock, conn)
+                _handed_over[paths.build_dir] = (lock, conn)
         else:
             _close(lock, conn)
 
 
 def release_handed_over(paths: Paths) -> None:
     """Close a writer handed over (``writer(..., hand_over=True)``) that no later block took, releasing its lock."""
-    taken = _take_handed_over(paths.build_db)
+    taken = _take_handed_over(paths.build_dir)
     if taken is not None:
         _close(*taken)
 
@@ -121,7 +110,7 @@ def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnectio
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                taken = _take_handed_over(paths.build_db)
+                taken = _take_handed_over(paths.build_dir)
                 if taken is not None:
                     lock.close()
                     return taken
@@ -130,14 +119,9 @@ def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnectio
                 # every 5 ms: in a build, the run's first step waits here for the parse to finish, and polling
                 # every 50 ms lost 25 ms on average
                 time.sleep(0.005)
-        conn = duckdb.connect(str(paths.build_db))
+        conn = open_writer_connection(paths)
         try:
-            prepare(conn, paths.parsed_db)
-            if conn.execute("SELECT (SELECT sum(rows) FROM etl.ingested_batches) > 0 "
-                            "AND NOT EXISTS (SELECT 1 FROM parsed.deliveries)").fetchone()[0]:
-                raise ParsedDeliveriesMissing(
-                    f"the parsed deliveries of the batches ingested so far are missing from {paths.parsed_db}; "
-                    f"remove {paths.build_dir} and build again to rebuild everything from the landing zone")
+            prepare(conn, paths.landing)
         except BaseException:
             conn.close()
             raise
@@ -145,6 +129,19 @@ def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnectio
     except BaseException:
         lock.close()  # closing the file releases the lock
         raise
+
+
+def open_writer_connection(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """A connection with the lake attached for writing and made the default catalog (no lock taken)."""
+    settings = lake_settings(paths)
+    conn = lake.connection(settings, spill_dir=paths.build_dir / "spill")
+    try:
+        lake.attach(conn, settings)
+        conn.execute(f"USE {lake.ALIAS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _close(lock: IO, conn: duckdb.DuckDBPyConnection) -> None:
@@ -167,31 +164,6 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     conn.execute("COMMIT")
 
 
-def publish(conn: duckdb.DuckDBPyConnection, paths: Paths,
-            alongside: Callable[[duckdb.DuckDBPyConnection], T] | None = None) -> tuple[Path, T | None]:
-    """Make the current build the analysts' file, atomically. Call with the writer connection.
-
-    ``alongside``, if given, runs on a second connection to the checkpointed build database while its copy is
-    written and synced, and its result is returned with the path: the copy is byte for byte what that connection
-    reads (nothing writes in between: this is the writer), so a query there counts what the published file holds.
-    The copy and its fsync are I/O, a query is CPU: run side by side they take 0.27-0.31 s instead of 0.54-0.59 s
-    (the reconciliation of a 1M build, which opened the copy afterwards)."""
-    conn.execute("CHECKPOINT")
-    tmp = paths.warehouse.with_name(f".{paths.warehouse.name}.{os.getpid()}.tmp")
-    # the pool is left (its count finished) before the cursor it counts on is closed, also when the copy fails
-    with conn.cursor() as second, ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish") as pool:
-        counted = pool.submit(alongside, second) if alongside else None
-        shutil.copyfile(paths.build_db, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        result = counted.result() if counted else None
-    os.replace(tmp, paths.warehouse)
-    fsync_dir(paths.warehouse.parent)
-    return paths.warehouse, result
-
-
 def reader(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse, as an analyst would open it."""
-    if not paths.warehouse.exists():
-        raise FileNotFoundError(f"no warehouse at {paths.warehouse}; run `jushita-etl build` first")
-    return duckdb.connect(str(paths.warehouse), read_only=True)
+    """A read-only connection to the last published build, as an analyst opens it (``jushita_etl.connect``)."""
+    return lake.reader(paths)

@@ -1,34 +1,27 @@
 """The three steps of a build, on the writer connection:
 
-1. ``ingest``: parse each new delivery of newly landed batches once into ``parsed.deliveries`` (``raw_messages`` is a
-   view over the ingested batches), add the bad ones to ``quarantine``, and note which event dates they touch (two
-   transactions: the parsed deliveries have a database of their own);
-2. ``refresh_events``: replace the rows of every event table for a window of event dates (a transaction per table);
-3. ``refold_fact``: refold the facts of the keys those windows touched (or all of them).
+1. ``ingest``: parse each new delivery of newly landed batches once, record it in ``etl.deliveries``, add the bad
+   ones to ``quarantine`` and queue the new canonical copies of platform messages in ``etl.pending_events`` (one
+   transaction; ``raw_messages`` is a view over the ingested batches);
+2. ``apply_events``: move one domain's queued messages into its event table (a transaction per table), noting the
+   keys whose facts change in ``etl.dirty_keys``;
+3. ``refold_fact``: refold the facts of those keys (or all of them).
 
-The SQL is in ``sql/``; this module only sequences it. Table and column names used here come from the fixed
-registries below, never from input; values are always bound parameters.
+Every step costs what is new, not what is there: lookups of existing rows are by the new keys only. The SQL is in
+``sql/``; this module only sequences it. Table and column names used here come from the fixed registries below,
+never from input; values are always bound parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
 
 from jushita_etl.landing.manifest import read_manifest
 from jushita_etl.warehouse import db, sql
-
-T = TypeVar("T")
-
-MIN_DATE = date(1, 1, 1)
-MAX_DATE = date(9999, 12, 31)
-
 
 @dataclass(frozen=True)
 class EventTable:
@@ -39,8 +32,6 @@ class EventTable:
     dirty_key2: str = "NULL"
 
 
-# Usually smallest first: refresh_events rebuilds the tables in this order while its caller records the ones
-# already rebuilt, so recording the small ones overlaps rebuilding the large ones (see there).
 EVENT_TABLES = [
     EventTable("item_events", "item", "num_iid"),
     EventTable("rating_events", "rating", "message_id"),
@@ -92,12 +83,12 @@ def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict
     empty)."""
     if not new:
         return False
-    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM parsed.deliveries)").fetchone()[0]:
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM etl.deliveries)").fetchone()[0]:
         return any(entry["rows"] for entry in new.values())
     files = [str(landing / entry["file"]) for entry in new.values()]
     return conn.execute(
         "SELECT EXISTS (SELECT 1 FROM read_parquet($files) "
-        "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM parsed.deliveries))", {"files": files}).fetchone()[0]
+        "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries))", {"files": files}).fetchone()[0]
 
 
 def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] | None = None) -> int:
@@ -116,35 +107,37 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] 
     return len(new)
 
 
+_DELIVERY_COLUMNS = "mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, event_date"
+
+
 def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict], *,
                     validate_json: bool) -> None:
-    """Two transactions, as a DuckDB transaction writes one database only: the parse, into the parsed deliveries'
-    database; then, in the build database, what follows from the batches' parsed deliveries (quarantine, pending
-    dates) and the batches marked ingested. If the second fails, the batches are still new to the next ingest,
-    whose parse skips the deliveries it has already (by mq_msg_id) and whose second transaction derives the same
-    rows from them: nothing is lost or doubled."""
+    """One transaction: the parse (into the temporary new_deliveries), the new canonical copies queued, the
+    deliveries recorded, the quarantine rows and the batches marked ingested. Failing anywhere leaves the batches
+    new to the next ingest, which does all of it again."""
     files = [str(landing / entry["file"]) for entry in new.values()]
-    batch_ids = list(new)
-    with db.transaction(conn):
-        sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})
-    with db.transaction(conn):
-        sql.run(conn, "internal/quarantine_deliveries", {"batch_ids": batch_ids})
-        # The few bodies that are not valid UTF-8 are decoded here, each invalid sequence replaced by U+FFFD as
-        # Python's "replace" does, and inserted as parameters: a Python function in SQL would import numpy (0.06 s,
-        # and OpenBLAS threads that spin beside the build).
-        invalid = conn.execute("SELECT mq_msg_id, body FROM parsed.deliveries WHERE reason IS NOT NULL "
-                               "AND batch_id IN (SELECT unnest($batch_ids)) AND NOT is_utf8(body)",
-                               {"batch_ids": batch_ids}).fetchall()
-        if invalid:
-            conn.execute(sql.load("internal/quarantine_invalid_utf8"), {
-                "batch_ids": batch_ids, "mq_msg_ids": [mq_msg_id for mq_msg_id, _ in invalid],
-                "bodies": [body.decode("utf-8", "replace") for _, body in invalid]})
-        conn.execute(sql.load("internal/pending_dates"), {"batch_ids": batch_ids})
-        conn.executemany(
-            "INSERT INTO etl.ingested_batches (batch_id, file, rows, ingested_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
-            [[batch_id, entry["file"], entry["rows"]] for batch_id, entry in new.items()],
-        )
-        publish_raw_view(conn, landing)
+    try:
+        with db.transaction(conn):
+            sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})
+            sql.run(conn, "internal/pending_events")  # before the new deliveries join the ones seen before
+            conn.execute(f"INSERT INTO etl.deliveries SELECT {_DELIVERY_COLUMNS} FROM new_deliveries")
+            sql.run(conn, "internal/quarantine_deliveries")
+            # The few bodies that are not valid UTF-8 are decoded here, each invalid sequence replaced by U+FFFD as
+            # Python's "replace" does, and inserted as parameters: a Python function in SQL would import numpy.
+            invalid = conn.execute("SELECT mq_msg_id, body FROM new_deliveries WHERE reason IS NOT NULL "
+                                   "AND NOT is_utf8(body)").fetchall()
+            if invalid:
+                conn.execute(sql.load("internal/quarantine_invalid_utf8"), {
+                    "mq_msg_ids": [mq_msg_id for mq_msg_id, _ in invalid],
+                    "bodies": [body.decode("utf-8", "replace") for _, body in invalid]})
+            conn.execute(
+                "INSERT INTO etl.ingested_batches (batch_id, file, rows, ingested_at) "
+                "SELECT unnest($batch_ids), unnest($files), unnest($rows), now()::TIMESTAMP",
+                {"batch_ids": list(new), "files": [entry["file"] for entry in new.values()],
+                 "rows": [entry["rows"] for entry in new.values()]})
+    finally:
+        conn.execute("DROP TABLE IF EXISTS new_deliveries")
+        conn.execute("DROP TABLE IF EXISTS new_canonical")
 
 
 def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
@@ -156,78 +149,37 @@ def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
     return IngestResult(batches, rows, deliveries, quarantined, pending_dates(conn))
 
 
-def publish_raw_view(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
-    """``raw_messages``: a view over the landed Parquet batches already ingested (contract §5 allows a view).
-
-    DDL takes no bound parameters, so the landing path is written as a properly escaped SQL string literal.
-    Readers see exactly the batches of their snapshot, even while new files land.
-    """
-    pattern = sql.literal(str(landing.resolve() / "batches" / "*.parquet"))
-    conn.execute(
-        "CREATE OR REPLACE VIEW raw_messages AS SELECT mq_msg_id, mq_topic, tags, keys, queue_id, queue_offset, "
-        f"born_timestamp, reconsume_times, body, received_at, batch_id FROM read_parquet({pattern}) "
-        "WHERE batch_id IN (SELECT batch_id FROM etl.ingested_batches)"
-    )
-
-
 def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
-    return [row[0] for row in conn.execute("SELECT event_date FROM etl.pending_dates ORDER BY 1").fetchall()]
+    """The event dates of the messages queued for the event tables."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT event_date FROM etl.pending_events ORDER BY 1").fetchall()]
 
 
-_WINDOW = "event_date >= $date_from AND event_date < $date_to"
-
-
-def refresh_events(conn: duckdb.DuckDBPyConnection, date_from: date, date_to: date,
-                   then: Callable[[duckdb.DuckDBPyConnection, EventTable], T] | None = None,
-                   ) -> Iterator[tuple[EventTable, dict[date, int], T | None]]:
-    """Replace every event table's rows with event_date in [date_from, date_to), one transaction per table.
-
-    The keys of the rows removed and of the rows written are recorded in ``etl.dirty_keys`` (in the same
-    transaction) so the facts refold exactly those keys. Yields each table with its rows per event date (dates
-    without rows left out), and what ``then(conn, table)`` returned (a query on the table just committed, run by the
-    same worker), as soon as its window is committed, while the tables after it are rebuilt on a worker thread:
-    DuckDB releases the GIL, so what the caller does with a table (Dagster records one materialization per
-    partition) overlaps the SQL of the next ones. The window's pending dates are cleared once every table is
-    rebuilt; a failure in between leaves them pending, and rebuilding a window again is idempotent.
-    """
-    params = {"date_from": date_from, "date_to": date_to}
-    sql.run(conn, "internal/window_events", params)
+def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> dict[date, int]:
+    """Move the messages queued for ``table`` into it, in one transaction: a replaced message's row is deleted
+    (only those ids are looked up), the new rows are inserted, and the fact keys of both are marked dirty. Returns
+    the table's row count for each event date the new rows have."""
+    domain = {"domain": table.domain}
+    replaced = "message_id IN (SELECT message_id FROM etl.pending_events WHERE domain = $domain AND replaces)"
     try:
-        # One worker rebuilds the tables one after another, without waiting for the caller, so the caller's work on
-        # each finished table overlaps every rebuild still to come (the small tables come first for that). The
-        # connection is used by one thread at a time: the worker until the last result, this thread after it.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-window") as pool:
-            def rebuild(table: EventTable) -> tuple[dict[date, int], T | None]:
-                by_date = _refresh_event_table(conn, table, params)
-                return by_date, then(conn, table) if then else None
-
-            rebuilding = [pool.submit(rebuild, table) for table in EVENT_TABLES]
-            try:
-                for table, rebuilt in zip(EVENT_TABLES, rebuilding):
-                    yield table, *rebuilt.result()
-            finally:  # failed or abandoned: the tables not started yet are not rebuilt
-                for rebuilt in rebuilding:
-                    rebuilt.cancel()
-        conn.execute(f"DELETE FROM etl.pending_dates WHERE {_WINDOW}", params)
+        with db.transaction(conn):
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}")
+            if conn.execute("SELECT count(*) FROM etl.pending_events WHERE domain = $domain AND replaces",
+                            domain).fetchone()[0]:
+                if table.dirty_key:
+                    conn.execute(f"INSERT INTO etl.dirty_keys SELECT DISTINCT $domain, {table.dirty_key}, "
+                                 f"{table.dirty_key2} FROM {table.name} WHERE {replaced}", domain)
+                conn.execute(f"DELETE FROM {table.name} WHERE {replaced}", domain)
+            conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM applied")
+            if table.dirty_key:
+                conn.execute(f"INSERT INTO etl.dirty_keys SELECT DISTINCT $domain, {table.dirty_key}, "
+                             f"{table.dirty_key2} FROM applied", domain)
+            conn.execute("DELETE FROM etl.pending_events WHERE domain = $domain", domain)
+            return dict(conn.execute(
+                f"SELECT event_date, count(*) FROM {table.name} "
+                "WHERE event_date IN (SELECT DISTINCT event_date FROM applied) GROUP BY 1").fetchall())
     finally:
-        conn.execute("DROP TABLE IF EXISTS window_losers")
-
-
-def _refresh_event_table(conn: duckdb.DuckDBPyConnection, table: EventTable, params: dict) -> dict[date, int]:
-    """One event table's window replaced from window_events (sql/internal/window_events.sql), in one transaction."""
-    mark_dirty = (  # each key once: a tid has several events, and the facts read and delete these rows
-        f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{table.domain}', {table.dirty_key}, {table.dirty_key2} "
-        f"FROM {table.name} WHERE {_WINDOW}"
-    )
-    with db.transaction(conn):
-        if table.dirty_key:
-            conn.execute(mark_dirty, params)
-        conn.execute(f"DELETE FROM {table.name} WHERE {_WINDOW}", params)
-        conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}", params)
-        if table.dirty_key:
-            conn.execute(mark_dirty, params)
-        return dict(conn.execute(
-            f"SELECT event_date, count(*) FROM {table.name} WHERE {_WINDOW} GROUP BY 1", params).fetchall())
+        conn.execute("DROP TABLE IF EXISTS applied")
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:

@@ -82,3 +82,9 @@ CREATE OR REPLACE TEMP MACRO action_rank(a) AS CASE a
     WHEN 'ARRIVAL' THEN 50 WHEN 'SENT_CITY' THEN 55 WHEN 'TO_EMS' THEN 55 WHEN 'SENT_SCAN' THEN 60
     WHEN 'FAILED' THEN 70 WHEN 'LOST' THEN 70 WHEN 'SIGNED' THEN 90 ELSE 45 END;
 
+
+-- The messages of a domain queued for its event table (sql/internal/pending_events.sql): each event model reads its
+-- domain's new canonical copies from here.
+CREATE OR REPLACE TEMP MACRO pending_events(event_domain) AS TABLE
+    SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content
+    FROM etl.pending_events WHERE domain = event_domain;

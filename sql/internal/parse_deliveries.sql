@@ -1,8 +1,8 @@
 -- Parse every delivery of newly landed batches once: one row per mq_msg_id not seen before, with the
 -- envelope's fields (contract §0.1, §1) and the verdict: a quarantine reason (§2), or NULL when usable.
--- Reads the landed Parquet files $files directly and inserts straight into parsed.deliveries (no intermediate
--- table: the content column is most of the bytes); the body itself is kept only for quarantined deliveries.
-INSERT INTO parsed.deliveries BY NAME
+-- Reads the landed Parquet files $files directly into the temporary table new_deliveries, from which the rest of
+-- the ingest (steps.ingest) derives everything; the body itself is kept only for quarantined deliveries.
+CREATE OR REPLACE TEMP TABLE new_deliveries AS
 WITH landed AS NOT MATERIALIZED (
     SELECT r.mq_msg_id, r.batch_id, r.file_row_number AS row_in_file, r.received_at, r.born_timestamp, r.body
     FROM read_parquet($files, file_row_number = true) AS r
@@ -25,7 +25,7 @@ later_copies AS (
 ),
 new_rows AS (
     SELECT * FROM landed
-    WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM parsed.deliveries)
+    WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries)
       AND (batch_id, row_in_file) NOT IN (SELECT (batch_id, row_in_file) FROM later_copies)
 ),
 decoded AS (
@@ -133,5 +133,3 @@ SELECT
     CASE WHEN reason IS NULL THEN content END AS content,
     CASE WHEN reason IS NOT NULL THEN body END AS body
 FROM verdicts;
--- (Not sorted by domain: the content is stored uncompressed, so each event table's window fetches its own rows from
--- every row group cheaply, and the sort of 1M rows with their content cost the parse about 0.45 CPU-s.)

@@ -7,11 +7,11 @@ WITH event_rows AS (
 ),
 valid AS (
     SELECT count(*) AS deliveries_in_domains, count(DISTINCT (domain, message_id)) AS distinct_messages
-    FROM parsed.deliveries WHERE reason IS NULL AND domain IS NOT NULL
+    FROM etl.deliveries WHERE reason IS NULL AND domain IS NOT NULL
 )
 SELECT
     (SELECT count(DISTINCT mq_msg_id) FROM raw_messages) AS deliveries,
     (SELECT n FROM event_rows) AS events,
     (SELECT deliveries_in_domains - distinct_messages FROM valid) AS duplicates,
     (SELECT count(*) FROM quarantine) AS quarantined,
-    (SELECT count(*) FROM parsed.deliveries WHERE reason IS NULL AND domain IS NULL) AS unmodelled
+    (SELECT count(*) FROM etl.deliveries WHERE reason IS NULL AND domain IS NULL) AS unmodelled

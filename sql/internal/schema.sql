@@ -1,48 +1,49 @@
--- Tables of the warehouse contract (v1), with the contract's names and types, plus the pipeline's own
--- bookkeeping in schema "etl". Idempotent: run on every writer connection.
+-- Tables of the warehouse contract (v2), with the contract's names and types, plus the pipeline's own
+-- bookkeeping in schema "etl", all in the DuckLake catalog. Idempotent: run on every writer connection. (DuckLake
+-- has no primary keys or unique constraints: the steps keep keys unique, and the unique_key checks verify it.)
 CREATE SCHEMA IF NOT EXISTS etl;
 
 CREATE TABLE IF NOT EXISTS quarantine (
-    mq_msg_id VARCHAR, message_id BIGINT, topic VARCHAR, reason VARCHAR, detail VARCHAR, body VARCHAR USING COMPRESSION zstd,
+    mq_msg_id VARCHAR, message_id BIGINT, topic VARCHAR, reason VARCHAR, detail VARCHAR, body VARCHAR,
     received_at TIMESTAMP
 );
 
 CREATE TABLE IF NOT EXISTS trade_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR, buyer_open_uid VARCHAR,
-    status VARCHAR, trade_type VARCHAR, payment DECIMAL(18,2), content VARCHAR USING COMPRESSION zstd
+    status VARCHAR, trade_type VARCHAR, payment DECIMAL(18,2), content VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS refund_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, refund_id BIGINT, tid BIGINT, oid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR,
     buyer_open_uid VARCHAR, refund_fee DECIMAL(18,2), bill_type VARCHAR, refund_phase VARCHAR, modified TIMESTAMP,
-    content VARCHAR USING COMPRESSION zstd
+    content VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS item_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, num_iid BIGINT, seller_nick VARCHAR, title VARCHAR, price DECIMAL(18,2), quantity BIGINT,
-    sku_id BIGINT, sku_quantity BIGINT, changed_fields VARCHAR, content VARCHAR USING COMPRESSION zstd
+    sku_id BIGINT, sku_quantity BIGINT, changed_fields VARCHAR, content VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS logistics_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, tid BIGINT, out_sid VARCHAR, company_name VARCHAR, action VARCHAR, description VARCHAR,
-    trace_time TIMESTAMP, content VARCHAR USING COMPRESSION zstd
+    trace_time TIMESTAMP, content VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS rating_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, tid BIGINT, oid BIGINT, num_iid BIGINT, seller_nick VARCHAR, biz_type BIGINT, feedback VARCHAR,
-    impr_words VARCHAR, gmt_modified TIMESTAMP, content VARCHAR USING COMPRESSION zstd
+    impr_words VARCHAR, gmt_modified TIMESTAMP, content VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS fenxiao_events (
     message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR, pub_time TIMESTAMP,
     event_date DATE, fenxiao_id BIGINT, sub_order_id BIGINT, tc_order_id BIGINT, supplier_username VARCHAR,
     distributor_username VARCHAR, trade_type VARCHAR, refund_fee DECIMAL(18,2), distributor_payment DECIMAL(18,2),
-    content VARCHAR USING COMPRESSION zstd
+    content VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS fact_orders (
@@ -78,32 +79,33 @@ CREATE TABLE IF NOT EXISTS fact_rating_impressions (
 -- One row per landed batch already ingested (raw_messages is a view over exactly these files). reported_at: when a
 -- raw_messages materialization reported it as new (NULL until then, whichever step or build ingested it).
 CREATE TABLE IF NOT EXISTS etl.ingested_batches (
-    batch_id VARCHAR PRIMARY KEY, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP, reported_at TIMESTAMP
-);
-ALTER TABLE etl.ingested_batches ADD COLUMN IF NOT EXISTS reported_at TIMESTAMP;  -- build databases made before it
-
--- One row per distinct delivery (mq_msg_id): the envelope parsed once, and its verdict. In the parsed deliveries'
--- own database (catalog "parsed", never published: see jushita_etl/warehouse/db.py).
--- Bodies stay in the landed Parquet ((batch_id, row_in_file) points at the row); the content object of usable
--- deliveries is kept as JSON text so that rebuilding a partition never re-reads the landing zone. Uncompressed: the
--- file is never copied, and zstd cost the 1M parse about 0.5 CPU-s more to write and the event tables more to read.
--- zstd for the ids: they are distinct 32-character strings, for which the default compression's analysis
--- (dictionary + FSST) cost 0.45 CPU-s per 1M written against 0.26.
-CREATE TABLE IF NOT EXISTS parsed.deliveries (
-    mq_msg_id VARCHAR USING COMPRESSION zstd, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
-    reason VARCHAR, detail VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT,
-    user_nick VARCHAR, pub_time TIMESTAMP, event_date DATE, domain VARCHAR, business_key BIGINT,
-    content VARCHAR USING COMPRESSION uncompressed,
-    body BLOB USING COMPRESSION zstd  -- only for quarantined deliveries (NULL otherwise)
+    batch_id VARCHAR, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP, reported_at TIMESTAMP
 );
 
--- Keys whose facts must be refolded: written by event partitions (old and new keys of the window), consumed by
--- the fact assets. key2 carries the second part of composite keys (out_sid for shipments).
+-- One row per distinct delivery (mq_msg_id): its envelope parsed once, and its verdict (a quarantine reason, NULL
+-- when usable). Narrow: no body and no content (the canonical copy's content is in its event table, the body in the
+-- landed batch at (batch_id, row_in_file)). The ingest looks up here which deliveries it has seen and which copy of
+-- a republished platform message was born first.
+CREATE TABLE IF NOT EXISTS etl.deliveries (
+    mq_msg_id VARCHAR, batch_id VARCHAR, row_in_file BIGINT, received_at TIMESTAMP, born_timestamp BIGINT,
+    reason VARCHAR, message_id BIGINT, domain VARCHAR, event_date DATE
+);
+
+-- Platform messages whose canonical copy is new (first seen, or a copy born before the one in its event table),
+-- waiting for their event table: written by the ingest, applied and removed by the event step (per table, in one
+-- transaction), so a build that stops in between finishes the work next time. replaces: an older copy of the same
+-- message was seen before (its event row, if any, is replaced).
+CREATE TABLE IF NOT EXISTS etl.pending_events (
+    domain VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR,
+    pub_time TIMESTAMP, event_date DATE, content VARCHAR, replaces BOOLEAN
+);
+
+-- Keys whose facts must be refolded: written by the event step (old and new keys of the rows it changed), consumed
+-- by the fact step. key2 carries the second part of composite keys (out_sid for shipments).
 CREATE TABLE IF NOT EXISTS etl.dirty_keys (domain VARCHAR, key BIGINT, key2 VARCHAR);
 
--- Event dates whose partitions must be rebuilt because new deliveries touched them (filled by the ingest step,
--- cleared when the event partitions of that date are rebuilt). Lets `jushita-etl build` resume after a crash.
-CREATE TABLE IF NOT EXISTS etl.pending_dates (event_date DATE PRIMARY KEY);
+-- The snapshots analysts read: the last one is the state of the last finished build (see jushita_etl/warehouse/lake.py).
+CREATE TABLE IF NOT EXISTS etl.published (snapshot_id BIGINT, published_at TIMESTAMP);
 
 CREATE TABLE IF NOT EXISTS sync_users (
     user_nick VARCHAR, user_id BIGINT, is_valid BOOLEAN, created TIMESTAMP, modified TIMESTAMP, topics VARCHAR[],

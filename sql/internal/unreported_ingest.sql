@@ -5,7 +5,7 @@ WITH unreported AS (
 ),
 new_deliveries AS (
     SELECT count(*) AS deliveries, count(*) FILTER (WHERE reason IS NOT NULL) AS quarantined
-    FROM parsed.deliveries
+    FROM etl.deliveries
     WHERE batch_id IN (SELECT batch_id FROM unreported)
 )
 SELECT (SELECT count(*) FROM unreported) AS batches, (SELECT coalesce(sum(rows), 0) FROM unreported) AS rows,

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from jushita_etl.defs.events.checks import EVENT_CHECK, EVENT_KEYS, event_check_specs
-from jushita_etl.defs.partitions import DAILY, window_for
+from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.quality import duplicated_keys, is_selected, unique_key_result
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps
@@ -25,7 +25,7 @@ def _event_spec(table: steps.EventTable) -> dg.AssetSpec:
         deps=["raw_messages"],
         partitions_def=DAILY,
         group_name="events",
-        kinds={"duckdb"},
+        kinds={"ducklake"},
         description=f"Grain: one row per platform message (envelope id) of topics {TOPICS[table.name]}, "
         "deduplicated across redeliveries and platform re-publishes. Provenance: the canonical landed copy of "
         "each message, parsed per the warehouse contract. Partitioned by event_date (China time).",
@@ -35,38 +35,33 @@ def _event_spec(table: steps.EventTable) -> dg.AssetSpec:
 @dg.multi_asset(specs=[_event_spec(table) for table in steps.EVENT_TABLES], check_specs=event_check_specs,
                 backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL)
 def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Replace the rows of every event table for the run's window of event dates, one transaction per table.
+    """Move the platform messages queued by the ingest into their event tables, one transaction per table, and
+    report each partition the new rows fall in with its row count.
 
-    A backfill of any range runs as one run over the whole range. Landed batches not yet ingested are ingested
-    first, so a run never depends on which run the sensor's requests execute first. Each table's unique-key check
-    is evaluated on the whole table right after its rebuild (the tables after it do not touch it).
+    The work is what is new, whatever the run's partitions: landed batches not yet ingested are ingested first, and
+    every queued message is applied, so a run never depends on which run executes first. A run's partition range
+    (a backfill of any range runs as one run) only says which partitions it reports. Each table's unique-key check
+    is evaluated right after its transaction.
     """
-    window = context.partition_time_window
-    date_from, date_to = window_for(window.start, window.end)
     keys = sorted(context.partition_keys)
-    rebuilt = {}
-    checked = {table.name for table in steps.EVENT_TABLES if is_selected(context, table.name, EVENT_CHECK)}
-
-    def duplicates(conn, table: steps.EventTable) -> int | None:  # on the rebuilding worker, right after the table
-        return duplicated_keys(conn, table.name, EVENT_KEYS[table.name]) if table.name in checked else None
-
+    applied = {}
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)
-        # each table is reported, and its unique-key check, as soon as its window is committed, while the ones after
-        # it are rebuilt
-        for table, by_date, duplicated in steps.refresh_events(conn, date_from, date_to, then=duplicates):
-            # each partition of the window reports its own rows; dates beyond the window's ends can only be in the
-            # open-ended first or last partition of the whole set (see window_for), so they clamp to its ends
-            per_partition = dict.fromkeys(keys, 0)
+        for table in steps.EVENT_TABLES:
+            by_date = steps.apply_events(conn, table)
+            # dates outside the run's range (before the first partition, or queued by an ingest after the run was
+            # planned) are reported with the range's nearest end
+            per_partition: dict[str, int] = {}
             for day, rows in by_date.items():
-                per_partition[min(max(day.isoformat(), keys[0]), keys[-1])] += rows
+                key = min(max(day.isoformat(), keys[0]), keys[-1])
+                per_partition[key] = per_partition.get(key, 0) + rows
             for partition_key, rows in per_partition.items():
                 context.add_asset_metadata({"dagster/row_count": rows}, asset_key=table.name, partition_key=partition_key)
-            rebuilt[table.name] = sum(by_date.values())
-            yield dg.MaterializeResult(asset_key=table.name, metadata={"event_dates": f"[{date_from}, {date_to})"})
-            if duplicated is not None:
-                yield unique_key_result(table.name, EVENT_CHECK, duplicated)
-    context.log.info(f"rebuilt event dates [{date_from}, {date_to}): {rebuilt}")
+            applied[table.name] = len(by_date)
+            yield dg.MaterializeResult(asset_key=table.name, metadata={"event_dates_changed": len(by_date)})
+            if is_selected(context, table.name, EVENT_CHECK):
+                yield unique_key_result(table.name, EVENT_CHECK, duplicated_keys(conn, table.name, EVENT_KEYS[table.name]))
+    context.log.info(f"event dates changed per table: {applied}")
 
 
 events_job = dg.define_asset_job(

@@ -1,4 +1,4 @@
-"""The fact tables (current state folded from the events) and the published analyst file."""
+"""The fact tables (current state folded from the events) and the published snapshot analysts read."""
 
 
 import dagster as dg
@@ -9,7 +9,7 @@ from jushita_etl.defs.landing.checks import freshness_checks
 from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from jushita_etl.warehouse import db, steps
+from jushita_etl.warehouse import lake, steps
 
 FACT_DEPS = {
     "fact_refunds": ["refund_events"],
@@ -37,7 +37,7 @@ def _fact_spec(fact: steps.FactTable) -> dg.AssetSpec:
         fact.name,
         deps=FACT_DEPS[fact.name],
         group_name="facts",
-        kinds={"duckdb"},
+        kinds={"ducklake"},
         automation_condition=dg.AutomationCondition.eager(),
         description=f"Grain: {GRAIN[fact.name]}. Provenance: folded from {', '.join(FACT_DEPS[fact.name])} "
         "(warehouse contract §4), incrementally for the keys the changed event partitions touched.",
@@ -67,21 +67,18 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
 @dg.asset(
     deps=[*FACT_DEPS, "quarantine", "raw_messages", *[t.name for t in steps.EVENT_TABLES]],
     group_name="facts",
-    kinds={"duckdb"},
+    kinds={"ducklake"},
     pool=WAREHOUSE_POOL,
     automation_condition=dg.AutomationCondition.eager(),
     check_specs=[reconciliation_spec],
-    description="The analysts' file, data/warehouse.duckdb: a consistent copy of the build database, swapped in "
-    "atomically (open it read-only; reconnect to see a newer build).",
+    description="The state analysts read: the lakehouse snapshot at the end of the build, recorded in etl.published "
+    "(jushita_etl.connect() and `jushita-etl sql` read the last one). Nothing is copied.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.writer() as conn:
-        # the reconciliation invariant is counted on what is published, while it is copied (see db.publish)
-        path, reconciliation = db.publish(conn, warehouse.paths, alongside=steps.reconcile)
-    yield dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)),
-        "size_mb": round(path.stat().st_size / 1e6, 1),
-    })
+        reconciliation = steps.reconcile(conn)
+        snapshot = lake.publish(conn)
+    yield dg.MaterializeResult(metadata={"snapshot": snapshot})
     yield reconciliation_result(reconciliation)
 
 

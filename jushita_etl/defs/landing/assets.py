@@ -12,7 +12,7 @@ def _raw_messages_spec() -> dg.AssetSpec:
     return dg.AssetSpec(
         "raw_messages",
         group_name="landing",
-        kinds={"duckdb", "parquet"},
+        kinds={"ducklake", "parquet"},
         description="Grain: one row per landed delivery, redeliveries and replays included. Provenance: every "
         "Parquet micro-batch of the landing zone that the warehouse has ingested (a view over those files).",
     )
@@ -22,7 +22,7 @@ def _quarantine_spec() -> dg.AssetSpec:
     return dg.AssetSpec(
         "quarantine",
         group_name="landing",
-        kinds={"duckdb"},
+        kinds={"ducklake"},
         description="Grain: one row per distinct mq_msg_id that could not be used, with its reason "
         "(body_not_json, envelope_invalid, content_not_json, missing_key) and a readable detail. Provenance: the "
         "parse of each new delivery during ingest.",
@@ -39,7 +39,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths.landing)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
-        raw_rows = conn.execute("SELECT count(*) FROM parsed.deliveries").fetchone()[0]
+        raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
     context.log.info(
         f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "

@@ -30,7 +30,7 @@ def ask(client: TopClient, nick: str, checked_at: datetime) -> dict:
 
 
 @dg.asset(
-    group_name="sync_users", kinds={"duckdb"}, pool=WAREHOUSE_POOL, deps=["trade_events"],
+    group_name="sync_users", kinds={"ducklake"}, pool=WAREHOUSE_POOL, deps=["trade_events"],
     description="Grain: one row per seller nick seen in the event tables. Provenance: taobao.jushita.jms.user.get "
     "and .topics.get for each nick (user_id NULL: not a sync user; is_valid false: authorisation expired).",
 )

@@ -1,0 +1,176 @@
+"""The lakehouse: every table of the warehouse in one DuckLake catalog (DuckLake: Parquet data files plus a SQL
+catalog of snapshots). By default the catalog is a SQLite file and the data a directory under ``<data>/lake/``;
+``JUSHITA_CATALOG`` and ``JUSHITA_LAKE_PATH`` move them to PostgreSQL and S3-compatible storage (settings.lake).
+
+DuckDB's extensions come from the pinned ``duckdb-extension-*`` wheels and are loaded from their files: nothing is
+downloaded at run time, and a connection never looks at an extension directory.
+
+**What analysts see.** A build commits many snapshots (one per step); the last step records the snapshot it ends
+at in ``etl.published`` (``publish``). ``reader`` attaches the catalog at that snapshot, so an analyst always sees
+all tables of one finished build, never events of a new build with the facts of the old one, and the writer never
+waits for a reader (SQLite's WAL journal, or PostgreSQL's MVCC, keeps the catalog readable while it commits).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from jushita_etl.settings import LakeSettings, Paths, lake
+from jushita_etl.warehouse import sql
+
+ALIAS = "lake"
+
+
+class LakeUnavailable(RuntimeError):
+    """The catalog or the data path could not be opened: the message names the setting and what failed."""
+
+
+class NoWarehouseYet(RuntimeError):
+    pass
+
+
+@cache
+def extension_file(name: str) -> str:
+    """The extension binary that the ``duckdb-extension-<name>`` wheel installed."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise LakeUnavailable(f"the DuckDB extension {name} is not installed (pip package duckdb-extension-"
+                              f"{name.replace('_', '-')}); run `make install`")
+    found = sorted(Path(spec.submodule_search_locations[0]).rglob("*.duckdb_extension"))
+    if not found:
+        raise LakeUnavailable(f"the wheel duckdb-extension-{name.replace('_', '-')} holds no extension binary")
+    return str(found[0])
+
+
+def _needed_extensions(settings: LakeSettings) -> list[str]:
+    needed = ["ducklake"]
+    if settings.catalog_kind == "sqlite":
+        needed.append("sqlite_scanner")
+    elif settings.catalog_kind == "postgres":
+        needed.append("postgres_scanner")
+    if settings.on_s3:
+        needed.append("httpfs")
+    return needed
+
+
+def connection(settings: LakeSettings, spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with what the lakehouse needs loaded (not attached yet)."""
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(spill_dir)
+    conn = duckdb.connect(config=config)
+    try:
+        for name in _needed_extensions(settings):
+            conn.execute(f"LOAD {sql.literal(extension_file(name))}")  # LOAD takes no bound parameters
+        conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
+        if settings.on_s3:
+            _s3_secret(conn, settings)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _s3_secret(conn: duckdb.DuckDBPyConnection, settings: LakeSettings) -> None:
+    """The S3-compatible store's secret, from the standard AWS_* variables (read here, passed to DuckDB only)."""
+    options = {"KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""), "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+               "REGION": os.environ.get("AWS_REGION", "us-east-1"), "URL_STYLE": settings.s3_url_style,
+               "USE_SSL": "true" if settings.s3_use_ssl else "false"}
+    if settings.s3_endpoint:
+        options["ENDPOINT"] = settings.s3_endpoint
+    body = ", ".join(f"{key} {sql.literal(value)}" for key, value in options.items())
+    conn.execute(f"CREATE OR REPLACE TEMP SECRET jushita_s3 (TYPE s3, {body})")
+
+
+def _prepare_sqlite_catalog(settings: LakeSettings) -> None:
+    """A new SQLite catalog starts in WAL journal mode (kept by the file), so a reader never blocks the writer."""
+    if settings.catalog_kind != "sqlite":
+        return
+    path = Path(settings.catalog.split(":", 1)[1])
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as catalog:
+        catalog.execute("PRAGMA journal_mode=WAL")
+
+
+def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only: bool = False,
+           snapshot: int | None = None, alias: str = ALIAS) -> None:
+    """Attach the catalog as ``alias`` (at a snapshot, read-only, when given). One clear line when it fails."""
+    if not settings.on_s3:
+        Path(settings.data_path).mkdir(parents=True, exist_ok=True)
+    if not read_only:
+        _prepare_sqlite_catalog(settings)
+    elif settings.catalog_kind == "sqlite" and not Path(settings.catalog.split(":", 1)[1]).exists():
+        raise NoWarehouseYet("no warehouse yet; run `jushita-etl build` first")
+    options = [f"DATA_PATH {sql.literal(settings.data_path)}"]
+    if read_only:
+        options.append("READ_ONLY")
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    try:  # ATTACH takes no bound parameters: the strings are escaped literals
+        conn.execute(f"ATTACH {sql.literal('ducklake:' + settings.catalog)} AS {alias} ({', '.join(options)})")
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise LakeUnavailable(f"cannot open the lakehouse ({settings.describe()}; JUSHITA_CATALOG / "
+                              f"JUSHITA_LAKE_PATH): {first}") from None
+
+
+def current_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int:
+    return conn.execute(f"SELECT id FROM {alias}.current_snapshot()").fetchone()[0]
+
+
+def publish(conn: duckdb.DuckDBPyConnection) -> int:
+    """Make the state the writer has committed so far the one analysts read: records its snapshot in
+    ``etl.published``. Returns that snapshot."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        snapshot = current_snapshot(conn)
+        conn.execute("INSERT INTO etl.published VALUES ($snapshot, now()::TIMESTAMP)", {"snapshot": snapshot})
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return snapshot
+
+
+def published_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int | None:
+    """The last published snapshot (None before the first build published one)."""
+    has_table = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = $alias AND schema_name = 'etl' "
+        "AND table_name = 'published'", {"alias": alias}).fetchone()[0]
+    if not has_table:
+        return None
+    return conn.execute(f"SELECT max(snapshot_id) FROM {alias}.etl.published").fetchone()[0]
+
+
+def unpublished(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the writer's catalog has commits after the last publish (whose own commit is the one snapshot after
+    the published one): a build that failed before publishing, or one that never published."""
+    published = published_snapshot(conn)
+    return current_snapshot(conn) > (published + 1 if published is not None else 0)
+
+
+def reader(paths: Paths, settings: LakeSettings | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the last published build, every table visible unqualified (``USE lake``)."""
+    settings = settings or lake(paths)
+    conn = connection(settings)
+    try:
+        attach(conn, settings, read_only=True, alias="lake_latest")
+        snapshot = published_snapshot(conn, "lake_latest")
+        conn.execute("DETACH lake_latest")
+        if snapshot is None:
+            raise NoWarehouseYet("no warehouse yet; run `jushita-etl build` first")
+        attach(conn, settings, read_only=True, snapshot=snapshot)
+        conn.execute(f"USE {ALIAS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
