@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from jushita_etl.settings import Paths
-from jushita_etl.warehouse import db, lake, steps
+from jushita_etl.warehouse import db, lake, scenarios, steps
 
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -112,7 +112,7 @@ def _run_dagster(paths: Paths, dates: list[date], *, full: bool, instance, verbo
         instance = dg.DagsterInstance.get()
     definitions = load_defs()
     resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
-    fold = {"ops": {"fact_tables": {"config": {"full": full}}}}
+    fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
 
     def execute(job_name: str, **kwargs) -> None:
         config = {**fold, **({} if verbose else QUIET)}
@@ -148,7 +148,8 @@ def _failure_message(result) -> str:
     return error.message.strip().splitlines()[-1] if error else "see the run in the Dagster UI"
 
 
-SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]
+SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES],
+                  *[s.name for s in scenarios.SCENARIO_TABLES]]
 
 
 def _summarize(paths: Paths, report: BuildReport) -> None:

@@ -23,12 +23,13 @@ def instance(tmp_path):
 
 @pytest.fixture
 def warehouse(tmp_path):
-    import duckdb
+    """Open the last published build of a data directory as analysts do (jushita_etl.connect); closed after the test."""
+    import jushita_etl
 
     opened = []
 
     def open_(p):
-        conn = duckdb.connect(str(p.warehouse), read_only=True)
+        conn = jushita_etl.connect(p.data_dir)
         opened.append(conn)
         return conn
 

@@ -3,19 +3,29 @@
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import duckdb
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jushita_etl.warehouse.db import prepare
+from jushita_etl.settings import paths
+from jushita_etl.warehouse.db import open_writer_connection, prepare
 
 
 @pytest.fixture(scope="module")
 def conn(tmp_path_factory):
-    c = duckdb.connect(str(tmp_path_factory.mktemp("p") / "p.duckdb"))
-    prepare(c)
+    """A writer connection to a lakehouse of its own, prepared as the pipeline prepares it (the raw_messages view
+    needs a landed batch to point at: one delivery is landed first)."""
+    from support import delivery, envelope, write_replay
+
+    from jushita_etl.cli import land_files
+
+    tmp = tmp_path_factory.mktemp("p")
+    p = paths(tmp / "data")
+    feed = write_replay(tmp / "one.jsonl", [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1}))])
+    land_files([str(feed)], p.landing, quiet=True)
+    c = open_writer_connection(p)
+    prepare(c, p.landing)
     yield c
     c.close()
 

@@ -27,18 +27,19 @@ from jushita_etl.warehouse import db, sql
 class EventTable:
     name: str
     domain: str
-    # key columns that identify the fact rows an event touches (None: no fact table folds this domain)
-    dirty_key: str | None
-    dirty_key2: str = "NULL"
+    # what the rows of this table mark dirty when they change: consumer -> (key, key2) column expressions; the
+    # consumers are the fact tables' domains and the incremental scenario tables (warehouse/scenarios.py)
+    dirty: dict[str, tuple[str, str]]
 
 
 EVENT_TABLES = [
-    EventTable("item_events", "item", "num_iid"),
-    EventTable("rating_events", "rating", "message_id"),
-    EventTable("fenxiao_events", "fenxiao", None),
-    EventTable("refund_events", "refund", "refund_id"),
-    EventTable("trade_events", "trade", "tid"),
-    EventTable("logistics_events", "logistics", "tid", "coalesce(out_sid, '')"),
+    EventTable("item_events", "item", {"item": ("num_iid", "NULL"), "item_history": ("num_iid", "NULL")}),
+    EventTable("rating_events", "rating", {"rating": ("message_id", "NULL"),
+                                           "rating_keywords": ("message_id", "NULL")}),
+    EventTable("fenxiao_events", "fenxiao", {"distributor_daily": ("message_id", "NULL")}),
+    EventTable("refund_events", "refund", {"refund": ("refund_id", "NULL")}),
+    EventTable("trade_events", "trade", {"trade": ("tid", "NULL")}),
+    EventTable("logistics_events", "logistics", {"logistics": ("tid", "coalesce(out_sid, '')")}),
 ]
 
 
@@ -166,20 +167,24 @@ def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> dict[dat
             conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}")
             if conn.execute("SELECT count(*) FROM etl.pending_events WHERE domain = $domain AND replaces",
                             domain).fetchone()[0]:
-                if table.dirty_key:
-                    conn.execute(f"INSERT INTO etl.dirty_keys SELECT DISTINCT $domain, {table.dirty_key}, "
-                                 f"{table.dirty_key2} FROM {table.name} WHERE {replaced}", domain)
+                _mark_dirty(conn, table, f"(SELECT * FROM {table.name} WHERE {replaced})", domain)
                 conn.execute(f"DELETE FROM {table.name} WHERE {replaced}", domain)
             conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM applied")
-            if table.dirty_key:
-                conn.execute(f"INSERT INTO etl.dirty_keys SELECT DISTINCT $domain, {table.dirty_key}, "
-                             f"{table.dirty_key2} FROM applied", domain)
+            _mark_dirty(conn, table, "applied", domain)
             conn.execute("DELETE FROM etl.pending_events WHERE domain = $domain", domain)
             return dict(conn.execute(
                 f"SELECT event_date, count(*) FROM {table.name} "
                 "WHERE event_date IN (SELECT DISTINCT event_date FROM applied) GROUP BY 1").fetchall())
     finally:
         conn.execute("DROP TABLE IF EXISTS applied")
+
+
+def _mark_dirty(conn: duckdb.DuckDBPyConnection, table: EventTable, rows: str, params: dict) -> None:
+    """Mark the keys of ``rows`` (a relation of ``table``'s rows) dirty for every consumer of the table; each key
+    once, as the consumers read and delete these rows."""
+    for consumer, (key, key2) in table.dirty.items():
+        statement = f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{consumer}', {key}, {key2} FROM {rows}"
+        conn.execute(statement, params) if "$" in rows else conn.execute(statement)
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:

@@ -114,3 +114,34 @@ CREATE TABLE IF NOT EXISTS sync_users (
 
 -- Outcome of each sync_users refresh (whether the TOP gateway answered), for its asset check.
 CREATE TABLE IF NOT EXISTS etl.sync_users_refreshes (checked_at TIMESTAMP, reachable BOOLEAN, error VARCHAR);
+
+-- The business scenarios of contract v2 §6 (sql/<table>.sql computes each; jushita_etl/warehouse/scenarios.py
+-- refreshes them).
+CREATE TABLE IF NOT EXISTS shipment_alerts (
+    alert_type VARCHAR, tid BIGINT, out_sid VARCHAR, seller_nick VARCHAR, buyer_nick VARCHAR, company_name VARCHAR,
+    last_action VARCHAR, last_description VARCHAR, since TIMESTAMP, hours_open DECIMAL(10,1), as_of TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS refund_interceptions (
+    refund_id BIGINT, tid BIGINT, seller_nick VARCHAR, buyer_nick VARCHAR, refund_fee DECIMAL(18,2),
+    refund_status VARCHAR, refund_phase VARCHAR, refund_created_at TIMESTAMP, shipped_at TIMESTAMP, out_sid VARCHAR,
+    company_name VARCHAR, last_action VARCHAR, last_trace_at TIMESTAMP, unsigned_parcels BIGINT,
+    hours_open DECIMAL(10,1), as_of TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS rating_keywords (
+    seller_nick VARCHAR, num_iid BIGINT, category VARCHAR, phrase VARCHAR, dimension VARCHAR, mentions BIGINT,
+    orders BIGINT, first_seen TIMESTAMP, last_seen TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS item_history (
+    num_iid BIGINT, version BIGINT, valid_from TIMESTAMP, valid_to TIMESTAMP, is_current BOOLEAN,
+    seller_nick VARCHAR, title VARCHAR, status VARCHAR, price DECIMAL(18,2), quantity BIGINT, event_type VARCHAR,
+    message_id BIGINT, changed_fields VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS distributor_daily (
+    supplier_username VARCHAR, distributor_username VARCHAR, event_date DATE, orders_created BIGINT,
+    orders_paid BIGINT, orders_shipped BIGINT, orders_succeeded BIGINT, orders_closed BIGINT,
+    paid_amount DECIMAL(18,2), refunds_succeeded BIGINT, refund_amount DECIMAL(18,2), events BIGINT
+);

@@ -9,7 +9,7 @@ from jushita_etl.defs.landing.checks import freshness_checks
 from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from jushita_etl.warehouse import lake, steps
+from jushita_etl.warehouse import lake, scenarios, steps
 
 FACT_DEPS = {
     "fact_refunds": ["refund_events"],
@@ -65,7 +65,8 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
 
 
 @dg.asset(
-    deps=[*FACT_DEPS, "quarantine", "raw_messages", *[t.name for t in steps.EVENT_TABLES]],
+    deps=[*FACT_DEPS, "quarantine", "raw_messages", *[t.name for t in steps.EVENT_TABLES],
+          *[t.name for t in scenarios.SCENARIO_TABLES]],
     group_name="facts",
     kinds={"ducklake"},
     pool=WAREHOUSE_POOL,
@@ -88,18 +89,19 @@ _SENSOR_CHECKS = dg.AssetSelection.checks(*freshness_checks)
 
 facts_job = dg.define_asset_job(
     "facts_job",
-    selection=(dg.AssetSelection.groups("landing") | dg.AssetSelection.assets(fact_tables, published_warehouse))
+    selection=(dg.AssetSelection.groups("landing", "scenarios")
+               | dg.AssetSelection.assets(fact_tables, published_warehouse))
     - _SENSOR_CHECKS,
-    description="Ingest new batches, refold the facts for touched keys and publish the analysts' file (event "
-    "partitions the new batches touch are left to the sensor's runs).",
+    description="Ingest new batches, refold the facts and scenario tables for touched keys and publish (for builds "
+    "that change no event table).",
 )
 
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
-    selection=dg.AssetSelection.groups("landing", "events", "facts") - _SENSOR_CHECKS,
+    selection=dg.AssetSelection.groups("landing", "events", "facts", "scenarios") - _SENSOR_CHECKS,
     partitions_def=DAILY,
-    description="Ingest new batches, rebuild the event tables for a day or a range of days, refold the facts they "
-    "touch and publish, in one run (what `jushita-etl build` runs).",
+    description="Ingest new batches, apply their events, refold the facts and scenario tables they touch and "
+    "publish, in one run (what `jushita-etl build` runs).",
 )
 
 daily_reconciliation = dg.ScheduleDefinition(
@@ -107,7 +109,7 @@ daily_reconciliation = dg.ScheduleDefinition(
     target=facts_job,
     cron_schedule="30 3 * * *",
     execution_timezone="Asia/Shanghai",
-    run_config=dg.RunConfig(ops={"fact_tables": FoldConfig(full=True)}),
-    description="Nightly: ingest, refold every fact from scratch (a full refold must equal the incremental "
-    "state), compact the build database and publish.",
+    run_config=dg.RunConfig(ops={"fact_tables": FoldConfig(full=True), "scenario_tables": FoldConfig(full=True)}),
+    description="Nightly: ingest, refold every fact and scenario table from scratch (which must equal the "
+    "incremental state) and publish.",
 )

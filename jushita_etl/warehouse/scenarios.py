@@ -1,0 +1,103 @@
+"""The business-scenario tables of contract v2 §6, refreshed after the facts in the same run.
+
+Each table's model is ``sql/<table>.sql``, a plain query of the whole table that can be read and run on its own.
+How a build refreshes it is declared here:
+
+* ``shipment_alerts`` and ``refund_interceptions`` depend on the watermark W (the newest event), so any build can
+  change any of their rows: they are recomputed whole, from the facts' open rows only (the models filter on the
+  unsigned shipments, unshipped paid orders and refunds in a stoppable state before joining).
+* ``rating_keywords``, ``item_history`` and ``distributor_daily`` are refreshed for the groups their new events
+  touch: the event step marks the new rows' keys dirty for them (``steps.EVENT_TABLES``), and here the groups of
+  those keys are deleted and recomputed, the model filtered to them (DuckDB pushes the filter into the scans).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import duckdb
+
+from jushita_etl.warehouse import db, sql
+
+
+@dataclass(frozen=True)
+class ScenarioTable:
+    name: str
+    key: str  # the columns that identify a row (its unique-key check)
+    # incremental refresh: the source table whose rows the dirty keys (domain = name) point at, the source column the
+    # keys match, and the group columns (shared by source and table) to refresh; None: recomputed whole
+    source: str | None = None
+    source_key: str = ""
+    groups: tuple[str, ...] = ()
+
+
+SCENARIO_TABLES = [
+    ScenarioTable("shipment_alerts", "alert_type, tid, out_sid"),
+    ScenarioTable("refund_interceptions", "refund_id"),
+    ScenarioTable("rating_keywords", "seller_nick, num_iid, category, phrase", source="fact_rating_impressions",
+                  source_key="message_id", groups=("seller_nick", "num_iid", "category", "phrase")),
+    ScenarioTable("item_history", "num_iid, version", source="item_events", source_key="num_iid",
+                  groups=("num_iid",)),
+    ScenarioTable("distributor_daily", "supplier_username, distributor_username, event_date", source="fenxiao_events",
+                  source_key="message_id", groups=("supplier_username", "distributor_username", "event_date")),
+]
+ALERT_TABLES = {"shipment_alerts": "alert_type", "refund_interceptions": "refund_status"}
+
+THRESHOLDS = {  # shipment_alerts' parameter -> (setting, default hours), contract §6.1
+    "pickup_hours": ("JUSHITA_ALERT_PICKUP_HOURS", 24.0),
+    "transport_hours": ("JUSHITA_ALERT_TRANSPORT_HOURS", 48.0),
+    "delivery_hours": ("JUSHITA_ALERT_DELIVERY_HOURS", 24.0),
+    "consign_hours": ("JUSHITA_ALERT_CONSIGN_HOURS", 48.0),
+}
+
+
+def thresholds() -> dict[str, float]:
+    """The alert thresholds in hours, from the settings (the contract's defaults otherwise)."""
+    return {name: float(os.environ.get(setting) or default) for name, (setting, default) in THRESHOLDS.items()}
+
+
+def _params(table: ScenarioTable) -> dict:
+    return thresholds() if table.name == "shipment_alerts" else {}
+
+
+def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool = False) -> int:
+    """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). Returns the rows
+    written."""
+    model = sql.load(table.name)
+    with db.transaction(conn):
+        if table.source is None or full:
+            conn.execute(f"DELETE FROM {table.name}")
+            conn.execute(f"INSERT INTO {table.name} BY NAME {model}", _params(table))
+            written = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+        else:
+            written = _refresh_groups(conn, table, model)
+        if table.source is not None:
+            conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": table.name})
+    return written
+
+
+def _refresh_groups(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, model: str) -> int:
+    """Delete and recompute the groups of the source rows the dirty keys point at (NULLs group together)."""
+    columns = ", ".join(table.groups)
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE scenario_groups AS SELECT DISTINCT {columns} FROM {table.source} "
+        f"WHERE {table.source_key} IN (SELECT key FROM etl.dirty_keys WHERE domain = $domain)", {"domain": table.name})
+    try:
+        if not conn.execute("SELECT count(*) FROM scenario_groups").fetchone()[0]:
+            return 0
+
+        def in_groups(alias: str) -> str:
+            match = " AND ".join(f"g.{c} IS NOT DISTINCT FROM {alias}.{c}" for c in table.groups)
+            return f"EXISTS (SELECT 1 FROM scenario_groups AS g WHERE {match})"
+
+        conn.execute(f"DELETE FROM {table.name} AS t WHERE {in_groups('t')}")
+        conn.execute(f"INSERT INTO {table.name} BY NAME SELECT m.* FROM ({model}) AS m WHERE {in_groups('m')}")
+        return conn.execute(f"SELECT count(*) FROM {table.name} AS t WHERE {in_groups('t')}").fetchone()[0]
+    finally:
+        conn.execute("DROP TABLE IF EXISTS scenario_groups")
+
+
+def counts_by(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> dict[str, int]:
+    """Rows of ``table`` per value of ``column`` (the alert tables' type or status)."""
+    return {str(k): n for k, n in conn.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY 1 ORDER BY 1").fetchall()}
