@@ -48,15 +48,146 @@ def _register_build(sub, common):
     p.set_defaults(func=cmd_build)
 
 
+def cmd_sql(args) -> int:
+    from jushita_etl.warehouse import lake
+
+    try:
+        conn = lake.reader(_paths(args))
+    except (lake.NoWarehouseYet, lake.LakeUnavailable) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        if args.query is None:
+            return _sql_session(conn)
+        _print_result(conn, args.query, args.format)
+    finally:
+        conn.close()
+    return 0
+
+
+def _print_result(conn, query: str, fmt: str) -> None:
+    import duckdb
+
+    try:
+        relation = conn.sql(query)
+    except duckdb.Error as exc:
+        raise UserError(str(exc).strip().splitlines()[0]) from None
+    if relation is None:  # a statement without a result (SET, ...)
+        return
+    if fmt == "table":
+        relation.show(max_width=200, max_rows=100)
+        return
+    import orjson
+
+    columns = relation.columns
+    rows = relation.fetchall()
+    if fmt == "json":
+        for row in rows:
+            sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row)), default=str) + b"\n")
+    else:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+def _sql_session(conn) -> int:
+    """A minimal interactive session: statements end with ';', `.quit` or Ctrl-D leaves."""
+    import readline  # noqa: F401 (line editing and history for input())
+
+    print("jushita-etl sql: the last published build, read-only. End statements with ';'. .tables lists the "
+          "tables, .quit leaves.")
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("... " if buffer else "D ")
+        except EOFError:
+            print()
+            return 0
+        if not buffer and line.strip() in (".quit", ".exit"):
+            return 0
+        if not buffer and line.strip() == ".tables":
+            line = "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'lake' ORDER BY 1, 2;"
+        buffer.append(line)
+        if line.rstrip().endswith(";"):
+            try:
+                _print_result(conn, "\n".join(buffer), "table")
+            except UserError as exc:
+                print(f"Error: {exc}")
+            buffer = []
+
+
+@subcommand
+def _register_sql(sub, common):
+    p = sub.add_parser("sql", parents=[common], help="query the last published build (one query, or an interactive session)")
+    p.add_argument("query", nargs="?", help="a SQL query; without one, an interactive session")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV")
+    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON lines")
+    p.set_defaults(func=cmd_sql, format="table")
+
+
+ALERT_COLUMNS = ["alert_type", "seller_nick", "tid", "out_sid", "refund_id", "company_name", "last_action", "since",
+                 "hours_open", "refund_fee"]
+
+
+def cmd_alerts(args) -> int:
+    from jushita_etl.warehouse import lake
+    from jushita_etl.warehouse.sql import load
+
+    try:
+        conn = lake.reader(_paths(args))
+    except (lake.NoWarehouseYet, lake.LakeUnavailable) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        cursor = conn.execute(load("analysis/open_alerts"), {"alert_type": args.type, "seller_nick": args.seller})
+        columns = [d[0] for d in cursor.description]
+        rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    if args.json:
+        import orjson
+
+        for row in rows:
+            sys.stdout.buffer.write(orjson.dumps(row, default=str) + b"\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows):,} open alerts (as of {rows[0]['as_of'] if rows else '-'}), newest first")
+    for column in ALERT_COLUMNS:
+        table.add_column(column, justify="right" if column in ("tid", "refund_id", "hours_open", "refund_fee") else "left")
+    for row in rows:
+        table.add_row(*["" if row[c] is None else str(row[c]) for c in ALERT_COLUMNS])
+    Console(width=None if sys.stdout.isatty() else 200).print(table)  # piped: wide enough for every column
+    return 0
+
+
+@subcommand
+def _register_alerts(sub, common):
+    p = sub.add_parser("alerts", parents=[common], help="the open shipment alerts and refunds to intercept, newest first")
+    p.add_argument("--type", help="only this alert type (delivery_failed, delivery_stalled, transport_stalled, "
+                   "pickup_delayed, consign_delayed, refund_interception)")
+    p.add_argument("--seller", help="only this seller nick")
+    p.add_argument("--json", action="store_true", help="JSON lines, for a downstream job")
+    p.set_defaults(func=cmd_alerts)
+
+
 ANALYST_QUERIES = [
     ("GMV by day", "gmv_by_day"),
     ("Refund rate by seller", "refund_rate_by_seller"),
     ("Median hours from payment to signature", "payment_to_signature_hours"),
+    ("物流 Open shipment alerts by type and seller (customer-care lead)", "open_alerts_by_type"),
+    ("退款 Refunds to intercept before the parcel is signed (finance approver)", "refunds_to_intercept"),
+    ("评价 Most mentioned negative keywords (category manager)", "negative_keywords"),
+    ("商品 Items whose price changed most often (category manager)", "item_price_changes"),
+    ("分销 Distributors by paid amount (channel manager)", "top_distributors"),
 ]
 
 
 def print_analyst_queries(paths) -> None:
-    """The three example analyst queries of docs/warehouse.md, as pandas frames, on the published file."""
+    """The example analyst queries of docs/warehouse.md (one per business scenario among them), as pandas frames,
+    on the published build."""
     import pandas as pd
 
     from jushita_etl.warehouse import db
@@ -117,7 +248,7 @@ def cmd_demo(args) -> int:
     print_build_report(run_build(paths))
     print_analyst_queries(paths)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
-    print(f"Analysts: duckdb -readonly {paths.warehouse}    Operators: make ui, then http://127.0.0.1:3000")
+    print("Analysts: jushita-etl sql (or jushita_etl.connect() in Python)    Operators: make ui, then http://127.0.0.1:3000")
     return 0
 
 

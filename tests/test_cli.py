@@ -34,7 +34,14 @@ def test_demo_end_to_end(tmp_path):
     out = result.stdout
     assert "reconciliation holds" in out and "GMV by day" in out and "local broker stopped" in out
     assert "Median hours from payment to signature" in out
-    assert (tmp_path / "data" / "warehouse.duckdb").exists()
+    assert (tmp_path / "data" / "lake" / "catalog.sqlite").exists()
+    import jushita_etl
+
+    conn = jushita_etl.connect(tmp_path / "data")  # the build the demo published, as analysts open it
+    try:
+        assert conn.execute("SELECT count(*) FROM fact_orders").fetchone()[0] > 0
+    finally:
+        conn.close()
 
 
 def test_servers_stop_on_sigterm_even_when_the_parent_ignores_it():

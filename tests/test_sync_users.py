@@ -4,13 +4,13 @@ warehouse when the gateway is down."""
 import threading
 
 import dagster as dg
-import duckdb
 import pytest
 from support import delivery, envelope, land_and_build
 
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.defs.sync_users.assets import TopResource, sync_users, sync_users_current
 from jushita_etl.top.gateway import GatewayState, make_server
+from jushita_etl.warehouse import db
 
 APP_KEY, SECRET = "12497914", "gw-secret"
 
@@ -36,9 +36,8 @@ def test_sync_users_rows_and_unreachable_gateway(tmp_path, instance, gateway):
     resources = {"warehouse": WarehouseResource(data_dir=str(p.data_dir)), "top": TopResource(url=url, app_key=APP_KEY)}
     result = dg.materialize([sync_users, sync_users_current], resources=resources, instance=instance)
     assert result.success
-    db = duckdb.connect(str(p.build_db), read_only=True)
-    rows = db.execute("SELECT user_nick, user_id IS NOT NULL, is_valid, topics FROM sync_users ORDER BY 1").fetchall()
-    db.close()
+    with db.writer(p) as conn:  # materialized alone, not published: the writer's latest state
+        rows = conn.execute("SELECT user_nick, user_id IS NOT NULL, is_valid, topics FROM sync_users ORDER BY 1").fetchall()
     assert rows == [("悦己数码2", False, None, []), ("花间专营店1", True, True, ["taobao_trade_TradeCreate"])]
 
     down = {**resources, "top": TopResource(url="http://127.0.0.1:9/router/rest", app_key=APP_KEY)}
@@ -46,6 +45,5 @@ def test_sync_users_rows_and_unreachable_gateway(tmp_path, instance, gateway):
     assert result.success, "an unreachable gateway never fails the warehouse"
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    db = duckdb.connect(str(p.build_db), read_only=True)
-    assert db.execute("SELECT count(*) FROM sync_users").fetchone()[0] == 2, "the last known status is kept"
-    db.close()
+    with db.writer(p) as conn:
+        assert conn.execute("SELECT count(*) FROM sync_users").fetchone()[0] == 2, "the last known status is kept"

@@ -1,0 +1,6 @@
+-- 评价 (category manager): the most mentioned negative-impression keywords per dimension.
+SELECT dimension, category, phrase, sum(mentions) AS mentions, sum(orders) AS orders
+FROM rating_keywords
+GROUP BY ALL
+ORDER BY mentions DESC, dimension, category, phrase
+LIMIT 10
