@@ -1,25 +1,30 @@
-"""Whole builds: idempotence, re-landing, overlapping chunks, full vs incremental, readers during builds."""
+"""Whole builds: idempotence, re-landing, chunks vs one build, full vs incremental, republished messages, and what
+readers see while builds commit."""
 
 import json
 import subprocess
 import sys
 import textwrap
 from datetime import date
+from decimal import Decimal
 
-import duckdb
 import pytest
+from support import delivery, envelope, write_replay
 
+import jushita_etl
 from jushita_etl.build import run_build
 from jushita_etl.cli import land_files
 from jushita_etl.settings import paths
 from jushita_etl.simulate.feed import FeedConfig, write_feed
-from jushita_etl.warehouse import steps
+from jushita_etl.warehouse import db, lake, steps
 
 TABLES = ["quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]
+TRADE = next(t for t in steps.EVENT_TABLES if t.name == "trade_events")
 
 
 def snapshot(p) -> dict[str, list]:
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    """Every contract table of the published build, as analysts read it: full contents, sorted."""
+    conn = jushita_etl.connect(p.data_dir)
     try:
         out = {}
         for table in TABLES:
@@ -31,11 +36,37 @@ def snapshot(p) -> dict[str, list]:
         conn.close()
 
 
+def counts(conn) -> dict[str, int]:
+    return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ["raw_messages", *TABLES]}
+
+
+def published_counts(p) -> dict[str, int]:
+    conn = jushita_etl.connect(p.data_dir)
+    try:
+        return counts(conn)
+    finally:
+        conn.close()
+
+
+def land(p, tmp_path, records: list[dict], name: str) -> None:
+    land_files([str(write_replay(tmp_path / f"{name}.jsonl", records))], p.landing, quiet=True)
+
+
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory):
     path = tmp_path_factory.mktemp("feed") / "feed.jsonl"
     with open(path, "wb") as fh:
         write_feed(fh, FeedConfig(orders=1200, seed=21, late_rate=0.05, duplicate_rate=0.05, redelivery_rate=0.05,
+                                  malformed_rate=0.01))
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_feed(tmp_path_factory):
+    """About 2,900 deliveries: for the tests that build the same data several times."""
+    path = tmp_path_factory.mktemp("small") / "small.jsonl"
+    with open(path, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=250, seed=8, late_rate=0.05, duplicate_rate=0.05, redelivery_rate=0.05,
                                   malformed_rate=0.01))
     return path
 
@@ -71,13 +102,11 @@ def test_build_is_one_run_and_every_check_passes(one_build):
     assert evaluations[("published_warehouse", "reconciliation")] is True
 
 
-def test_the_reconciliation_is_what_the_published_file_holds(one_build):
-    """published_warehouse counts the invariant while the file is copied (db.publish), on the build database and
-    the parsed deliveries (which are not published): the numbers it reports must be the ones counted there after
-    the build, and its event rows and quarantined deliveries the ones an analyst counts on the published file."""
+def test_the_reconciliation_is_what_the_published_build_holds(one_build):
+    """published_warehouse counts the invariant on the writer's state and publishes that state: the numbers it
+    reports must be the ones counted there after the build, and the ones an analyst counts on the published
+    snapshot (the pipeline's bookkeeping, schema etl, is in the same catalog and snapshot)."""
     import dagster as dg
-
-    from jushita_etl.warehouse import db
 
     p, _, instance = one_build
     run_id = instance.get_runs()[0].run_id
@@ -88,11 +117,11 @@ def test_the_reconciliation_is_what_the_published_file_holds(one_build):
         counted = steps.reconcile(conn)
     assert {name: evaluation.metadata[name].value for name in vars(counted)} == vars(counted)
     assert counted.deliveries > 0 and counted.holds
-    published = duckdb.connect(str(p.warehouse), read_only=True)
+    published = jushita_etl.connect(p.data_dir)
     try:
+        assert steps.reconcile(published) == counted
         events = sum(published.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in steps.EVENT_TABLES)
         quarantined = published.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-        assert not published.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'deliveries'").fetchone()[0]
     finally:
         published.close()
     assert (events, quarantined) == (counted.events, counted.quarantined)
@@ -106,14 +135,12 @@ def _raw_messages_reports(instance) -> list[dict]:
 
 
 def test_raw_messages_records_what_the_build_ingested_before_its_run(one_build):
-    from jushita_etl.warehouse import db
-
     p, _, instance = one_build
     with db.writer(p) as conn:
         batches, deliveries, quarantined = conn.execute(
             "SELECT (SELECT count(*) FROM etl.ingested_batches), count(*), count(*) FILTER (WHERE reason IS NOT NULL) "
-            "FROM parsed.deliveries").fetchone()
-    first = _raw_messages_reports(instance)[0]  # the build parsed the batches while Dagster started
+            "FROM etl.deliveries").fetchone()
+    first = _raw_messages_reports(instance)[0]  # the build ingested the batches before its run started
     assert (first["new_batches"], first["new_deliveries"]) == (batches, deliveries)
     assert quarantined > 0 and first["new_deliveries"] > 0
 
@@ -124,7 +151,7 @@ def test_each_event_partition_reports_its_own_row_count(one_build):
     from jushita_etl.defs.partitions import partition_key_for
 
     p, _, instance = one_build
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    conn = jushita_etl.connect(p.data_dir)
     expected = {}
     for day, rows in conn.execute("SELECT event_date, count(*) FROM trade_events GROUP BY 1").fetchall():
         expected[partition_key_for(day)] = expected.get(partition_key_for(day), 0) + rows
@@ -137,16 +164,20 @@ def test_each_event_partition_reports_its_own_row_count(one_build):
 def test_second_build_is_a_fast_no_op(one_build):
     p, before, instance = one_build
     runs_before = len(instance.get_runs())
+    with db.writer(p) as conn:
+        catalog_before = lake.current_snapshot(conn)
     report = run_build(p, instance=instance)
-    assert report.nothing_new and report.runs == []  # decided from the manifest diff: Dagster is not even started
+    assert report.nothing_new and report.runs == []  # decided from the warehouse's state: Dagster is not even started
     assert len(instance.get_runs()) == runs_before
+    with db.writer(p) as conn:
+        assert lake.current_snapshot(conn) == catalog_before  # and nothing was committed to the catalog
     assert snapshot(p) == before
     assert report.reconciliation.holds and report.reconciliation.deliveries > 0  # counted without a run
 
 
 def test_relanding_changes_only_raw_messages(one_build, feed):
     p, before, instance = one_build
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    conn = jushita_etl.connect(p.data_dir)
     raw_before = conn.execute("SELECT count(*) FROM raw_messages").fetchone()[0]
     conn.close()
     land_files([str(feed)], p.landing, quiet=True)
@@ -176,11 +207,80 @@ def test_overlapping_chunks_equal_one_build(tmp_path, feed, one_build, instance)
     assert snapshot(p) == expected
 
 
+def _republished(born: int) -> list[list[dict]]:
+    """Hand-written platform re-publishes spread over three arrival chunks: for each message the copy born first
+    arrives in a later chunk than a copy born after it, with other content (the event row must move to it), and
+    a copy born last arrives in between or after (it must change nothing)."""
+    T, R = "taobao_trade_", "taobao_refund_"
+
+    def trade(event, tid, id, pub_time, **content):
+        return envelope(T + event, {"tid": tid, **content}, id=id, pub_time=pub_time)
+
+    chunks: list[list[dict]] = [[], [], []]
+    for i in range(3):
+        tid, id = 9_100_000_000 + i, 9_200_000_000 + 10 * i
+        chunks[0] += [delivery(trade("TradeCreate", tid, id, "2026-11-12 10:00:00", status="WAIT_BUYER_PAY",
+                                     payment="10.00"), msg_id=f"RP-{i}-LATER", born=born + 5_000),
+                      delivery(trade("TradeBuyerPay", tid, id + 1, "2026-11-12 11:00:00"), msg_id=f"RP-{i}-PAY",
+                               born=born + 6_000)]
+        chunks[1 + i % 2] += [delivery(trade("TradeCreate", tid, id, "2026-11-10 09:00:00", status="TRADE_CLOSED",
+                                             payment="20.00"), msg_id=f"RP-{i}-EARLIER", born=born)]
+        chunks[1 + (i + 1) % 2] += [delivery(trade("TradeCreate", tid, id, "2026-11-13 09:00:00",
+                                                   status="TRADE_FINISHED", payment="30.00"),
+                                             msg_id=f"RP-{i}-LAST", born=born + 9_000)]
+    # a refund re-published with another fee: fact_orders.refunded_amount of its order must follow the refund
+    refund = {"refund_id": 9_300_000_000, "tid": 9_100_000_000, "modified": "2026-11-12 12:00:00"}
+    chunks[0].append(delivery(envelope(R + "RefundSuccess", {**refund, "refund_fee": "1.00"}, id=9_400_000_000,
+                                       pub_time="2026-11-12 12:00:00"), msg_id="RF-LATER", born=born + 5_000))
+    chunks[2].append(delivery(envelope(R + "RefundSuccess", {**refund, "refund_fee": "2.00"}, id=9_400_000_000,
+                                       pub_time="2026-11-12 12:00:00"), msg_id="RF-EARLIER", born=born))
+    return chunks
+
+
+def test_three_arrival_chunks_equal_landing_everything_then_one_build(tmp_path, small_feed, instance):
+    """The same deliveries, landed and built in three arrival chunks, or landed all and built once: every contract
+    table (quarantine, events, facts) holds exactly the same rows."""
+    lines = small_feed.read_bytes().splitlines(keepends=True)
+    born = min(json.loads(line)["born_timestamp"] for line in lines)
+    extra = _republished(born)
+    third = len(lines) // 3
+    chunks = [b"".join(lines[:third]), b"".join(lines[third:2 * third]), b"".join(lines[2 * third:])]
+    for i, records in enumerate(extra):
+        chunks[i] += b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+        (tmp_path / f"chunk{i}.jsonl").write_bytes(chunks[i])
+
+    once = paths(tmp_path / "once")
+    for i in range(3):
+        land_files([str(tmp_path / f"chunk{i}.jsonl")], once.landing, quiet=True)
+    report = run_build(once, instance=instance)
+    assert report.runs == ["warehouse_job"] and report.reconciliation.holds
+    expected = snapshot(once)
+
+    chunked = paths(tmp_path / "chunked")
+    for i in range(3):
+        land_files([str(tmp_path / f"chunk{i}.jsonl")], chunked.landing, quiet=True)
+        report = run_build(chunked, instance=instance)
+        assert report.runs == ["warehouse_job"] and report.reconciliation.holds, report.reconciliation.line()
+    assert snapshot(chunked) == expected
+
+    # the re-published messages hold their first-born copies either way (so the chunks did replace event rows)
+    conn = jushita_etl.connect(chunked.data_dir)
+    try:
+        assert conn.execute("SELECT count(*), count(DISTINCT message_id), min(status), max(status), sum(payment) "
+                            "FROM trade_events WHERE tid BETWEEN 9100000000 AND 9100000002 AND event_type = "
+                            "'TradeCreate'").fetchone() == (3, 3, "TRADE_CLOSED", "TRADE_CLOSED", Decimal("60.00"))
+        assert conn.execute("SELECT refunded_amount FROM fact_orders WHERE tid = 9100000000").fetchone() == (
+            Decimal("2.00"),)
+        assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] > 0
+    finally:
+        conn.close()
+
+
 def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, feed, one_build, instance, monkeypatch):
-    """A run that folded new batches but could not publish them (a full disk) leaves nothing pending: the next
-    build must still publish them, not report that there is nothing new."""
+    """A run that applied new events and refolded the facts but could not publish them (the catalog unreachable at
+    the last step) leaves nothing pending: analysts still see the previous build, and the next build must still
+    publish the work, not report that there is nothing new."""
     from jushita_etl.build import BuildFailed
-    from jushita_etl.warehouse import db
 
     _, expected, _ = one_build
     lines = feed.read_bytes().splitlines(keepends=True)
@@ -189,74 +289,144 @@ def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, feed, o
         (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
     land_files([str(tmp_path / "part0.jsonl")], p.landing, quiet=True)
     run_build(p, instance=instance)
+    first_half = snapshot(p)
     land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
 
-    def disk_full(*args):
+    def disk_full(conn):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(db.shutil, "copyfile", disk_full)
+    monkeypatch.setattr(lake, "publish", disk_full)
     with pytest.raises(BuildFailed, match="No space left on device"):
         run_build(p, instance=instance)
     monkeypatch.undo()
-    assert snapshot(p) != expected  # the first half only
+    assert snapshot(p) == first_half  # the work committed but not published is invisible
+    with db.writer(p) as conn:
+        assert not conn.execute("SELECT EXISTS (FROM etl.pending_events) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
     report = run_build(p, instance=instance)
     assert not report.nothing_new and report.runs == ["facts_job"]
     assert snapshot(p) == expected
     assert run_build(p, instance=instance).nothing_new
 
 
-def test_reader_holds_the_file_across_builds(tmp_path, feed, instance):
+READER = textwrap.dedent("""
+    import json, sys
+    import jushita_etl
+    from jushita_etl.warehouse import steps
+
+    tables = json.loads(sys.argv[2])
+    conn = jushita_etl.connect(sys.argv[1])
+    for _ in sys.stdin:  # one line of counts (and whether the invariant holds on them) per line asked
+        counted = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        counted["holds"] = steps.reconcile(conn).holds
+        print(json.dumps(counted), flush=True)
+""")
+
+
+def test_an_open_reader_keeps_its_build_while_and_after_the_next_build_commits(tmp_path, small_feed, instance,
+                                                                              monkeypatch):
+    """Snapshot isolation: an analyst's connection (another process) opened on one build sees exactly that build,
+    every table consistent with the others, while the next build commits its steps and publishes, and after; a new
+    connection sees the new build."""
     p = paths(tmp_path / "data")
-    land_files([str(feed)], p.landing, quiet=True)
+    land_files([str(small_feed)], p.landing, quiet=True)
     run_build(p, instance=instance)
-    # A second process opens the analysts' file read-only and keeps it open until told to stop.
-    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, json, sys
-        conn = duckdb.connect({str(p.warehouse)!r}, read_only=True)
-        count = lambda: conn.execute("SELECT count(*) FROM trade_events").fetchone()[0]
-        first = count()
-        print("open", flush=True)
-        sys.stdin.readline()
-        print(json.dumps([first, count()]), flush=True)
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert reader.stdout.readline().strip() == "open"
-    more = tmp_path / "more.jsonl"
-    with open(more, "wb") as fh:
-        write_feed(fh, FeedConfig(orders=300, seed=99, start="2026-11-20"))
-    land_files([str(more)], p.landing, quiet=True)
-    report = run_build(p, instance=instance)  # completes while the reader holds its connection
-    assert reader.poll() is None, "the reader was still open during the whole build"
-    reader.stdin.write("go\n")
-    reader.stdin.flush()
-    first, later = json.loads(reader.stdout.readline())
-    assert reader.wait() == 0
-    assert first == later, "an open reader keeps its consistent snapshot"
-    assert report.tables["trade_events"] > first, "a new connection sees the new build"
-    fresh = duckdb.connect(str(p.warehouse), read_only=True)
-    assert fresh.execute("SELECT count(*) FROM trade_events").fetchone()[0] == report.tables["trade_events"]
-    fresh.close()
+    first = {**published_counts(p), "holds": True}
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(p.data_dir), json.dumps(["raw_messages", *TABLES])],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def reader_counts() -> dict:
+        reader.stdin.write("count\n")
+        reader.stdin.flush()
+        return json.loads(reader.stdout.readline())
+
+    try:
+        assert reader_counts() == first
+        more = tmp_path / "more.jsonl"
+        with open(more, "wb") as fh:
+            write_feed(fh, FeedConfig(orders=150, seed=99, start="2026-11-20"))
+        land_files([str(more)], p.landing, quiet=True)
+
+        seen = {}
+        real_publish = lake.publish
+
+        def publish_watched(conn):  # the run's last step: its events and facts are committed, not yet published
+            seen["writer"] = counts(conn)
+            seen["reader before"], seen["new connection before"] = reader_counts(), published_counts(p)
+            snapshot_id = real_publish(conn)
+            seen["reader after"] = reader_counts()
+            return snapshot_id
+
+        monkeypatch.setattr(lake, "publish", publish_watched)
+        report = run_build(p, instance=instance)
+        monkeypatch.undo()
+        assert seen["writer"]["trade_events"] > first["trade_events"]  # the build had committed new rows...
+        assert seen["writer"]["fact_orders"] > first["fact_orders"]
+        # ...which no reader saw before the publish, and the open reader did not see after it either
+        assert seen["reader before"] == seen["reader after"] == first
+        assert seen["new connection before"] == {k: v for k, v in first.items() if k != "holds"}
+        assert reader_counts() == first
+        assert reader.poll() is None, "the reader stayed open during the whole build"
+    finally:
+        reader.stdin.close()
+        assert reader.wait(timeout=60) == 0
+    # a new connection sees the new build, whole
+    assert published_counts(p) == seen["writer"] == {t: report.tables[t] for t in seen["writer"]}
+    assert report.reconciliation.holds
 
 
-def test_far_apart_dates_build_in_separate_runs(tmp_path, instance):
-    """A days-late event far from the rest gets its own run instead of stretching one run over every day between;
-    the tables are the same either way."""
-    from support import delivery, envelope, write_replay
+def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_path, small_feed, instance):
+    """A writer that commits new event rows (an ingest and one event table's step, on a writer connection) without
+    publishing them changes nothing for analysts; the next build publishes them with the rest, nothing lost or
+    doubled."""
+    lines = small_feed.read_bytes().splitlines(keepends=True)
+    p = paths(tmp_path / "data")
+    for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
+        (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
+    land_files([str(tmp_path / "part0.jsonl")], p.landing, quiet=True)
+    run_build(p, instance=instance)
+    before = snapshot(p)
+    land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
+    with db.writer(p) as conn:
+        assert steps.ingest(conn, p.landing) == 1
+        steps.apply_events(conn, TRADE)
+        applied = conn.execute("SELECT count(*) FROM trade_events").fetchone()[0]
+        assert applied > len(before["trade_events"])
+        assert snapshot(p) == before  # while the writer is open...
+    assert snapshot(p) == before  # ...and after it closed: committed, not published
+    report = run_build(p, instance=instance)
+    assert report.runs == ["warehouse_job"]  # the other tables' queued messages
+    assert report.tables["trade_events"] == applied and report.reconciliation.holds
+    assert snapshot(p) != before
 
-    from jushita_etl.build import MAX_GAP_DAYS
+    once = paths(tmp_path / "once")  # the same as landing both halves and building once
+    land_files([str(tmp_path / "part0.jsonl"), str(tmp_path / "part1.jsonl")], once.landing, quiet=True)
+    run_build(once, instance=instance)
+    assert snapshot(p) == snapshot(once)
+
+
+def test_far_apart_dates_build_in_one_run_that_reports_only_their_partitions(tmp_path, instance):
+    """A days-late event far from the rest is applied by the same run: the run's range spans both, but only the
+    dates that got rows are reported (the days between are not rebuilt), and the facts are right."""
+    import dagster as dg
 
     records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1, "payment": "1.00"}, pub_time="2026-11-11 10:00:00")),
                delivery(envelope("taobao_trade_TradeBuyerPay", {"tid": 1}, pub_time="2026-11-12 10:00:00")),
                delivery(envelope("taobao_trade_TradeCreate", {"tid": 2, "payment": "2.00"}, pub_time="2026-10-01 10:00:00"))]
     p = paths(tmp_path / "data")
-    land_files([str(write_replay(tmp_path / "feed.jsonl", records))], p.landing, quiet=True)
+    land(p, tmp_path, records, "feed")
     report = run_build(p, instance=instance)
-    assert report.runs == ["warehouse_job", "warehouse_job"]  # with the right hint: one run (3 days apart)
-    ranges = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-                    for r in instance.get_runs())
-    assert ranges == [("2026-10-01", "2026-10-01"), ("2026-11-11", "2026-11-12")]
-    assert (date(2026, 11, 11) - date(2026, 10, 1)).days > MAX_GAP_DAYS
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
-    assert conn.execute("SELECT tid, paid_at IS NOT NULL FROM fact_orders ORDER BY tid").fetchall() == [(1, True), (2, False)]
+    assert report.runs == ["warehouse_job"]
+    [run] = instance.get_runs()
+    assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (
+        "2026-10-01", "2026-11-12")
+    records = instance.fetch_materializations(dg.AssetKey("trade_events"), limit=100).records
+    assert sorted(r.partition_key for r in records) == ["2026-10-01", "2026-11-11", "2026-11-12"]
+    conn = jushita_etl.connect(p.data_dir)
+    try:
+        assert conn.execute("SELECT tid, paid_at IS NOT NULL FROM fact_orders ORDER BY tid").fetchall() == [
+            (1, True), (2, False)]
+    finally:
+        conn.close()
 
 
 def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, feed, instance):
@@ -268,29 +438,32 @@ def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, 
     batch.write_bytes(batch.read_bytes()[: batch.stat().st_size // 2])  # cut in half after it was committed
     with pytest.raises(BuildFailed, match=r"^ingest failed: .*parquet"):
         run_build(p, instance=instance)
-    conn = duckdb.connect(str(p.build_db), read_only=True)
-    assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0  # nothing half-ingested
-    conn.close()
+    conn = db.open_writer_connection(p)  # the catalog as it is, without preparing a writer over the landed files
+    try:
+        assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0  # nothing half-ingested
+        assert conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0] == 0
+    finally:
+        conn.close()
 
 
 def _ingested(p) -> dict[str, list]:
     """What an ingest wrote, except what differs between two landings of one feed (batch ids, landing times)."""
-    from jushita_etl.warehouse import db
-
     with db.writer(p) as conn:
         return {query: conn.execute(query).fetchall() for query in [
             "SELECT mq_msg_id, message_id, topic, reason, detail, body FROM quarantine ORDER BY mq_msg_id",
-            "SELECT event_date FROM etl.pending_dates ORDER BY 1",
+            "SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content, replaces "
+            "FROM etl.pending_events ORDER BY domain, message_id",
             "SELECT rows FROM etl.ingested_batches ORDER BY 1",
-            "SELECT count(*), count(DISTINCT mq_msg_id), count(content) FROM parsed.deliveries",
+            "SELECT mq_msg_id, row_in_file, born_timestamp, reason, message_id, domain, event_date FROM etl.deliveries "
+            "ORDER BY mq_msg_id",
         ]}
 
 
-def test_an_ingest_that_fails_after_its_parse_is_completed_by_the_next(tmp_path, feed, monkeypatch):
-    """The parse commits to the parsed deliveries' database before the rest of the ingest commits to the build
-    database (steps._ingest_batches): when the second transaction fails, the next ingest must bring in exactly
+def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_completes_it(tmp_path, feed, monkeypatch):
+    """The ingest is one transaction (steps._ingest_batches): when it fails after the parse, the deliveries, the
+    queued events and the quarantine rows written so far are rolled back, and the next ingest must bring in exactly
     what one ingest that did not fail does."""
-    from jushita_etl.warehouse import db
+    from jushita_etl.warehouse import sql
 
     clean, failed = paths(tmp_path / "clean"), paths(tmp_path / "failed")
     for p in (clean, failed):
@@ -298,80 +471,106 @@ def test_an_ingest_that_fails_after_its_parse_is_completed_by_the_next(tmp_path,
     with db.writer(clean) as conn:
         steps.ingest(conn, clean.landing)
 
-    def disk_full(*args):
-        raise OSError("No space left on device")
+    real_run = sql.run
 
-    monkeypatch.setattr(steps, "publish_raw_view", disk_full)  # the last statement of the second transaction
+    def disk_full_after_the_quarantine(conn, name, params=None):
+        real_run(conn, name, params)
+        if name == "internal/quarantine_deliveries":  # after the parse, the queue, the deliveries and the quarantine
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(sql, "run", disk_full_after_the_quarantine)
     with pytest.raises(OSError), db.writer(failed) as conn:
         steps.ingest(conn, failed.landing)
     monkeypatch.undo()
     with db.writer(failed) as conn:
-        assert conn.execute("SELECT count(*) FROM parsed.deliveries").fetchone()[0] > 10_000  # the parse committed
-        assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0  # the rest did not
+        for table in ["etl.deliveries", "etl.pending_events", "etl.ingested_batches", "quarantine"]:
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
         assert steps.ingest(conn, failed.landing) > 0
-    assert _ingested(failed) == _ingested(clean)
-
-
-def test_parsed_deliveries_of_an_earlier_layout_move_to_their_own_file(tmp_path, feed):
-    """Build databases made before the parsed deliveries had a file of their own hold them as etl.deliveries:
-    the next writer moves them, and the build goes on as if they had always been there."""
-    from jushita_etl.warehouse import db
-
-    p = paths(tmp_path / "data")
-    land_files([str(feed)], p.landing, quiet=True)
-    with db.writer(p) as conn:
-        steps.ingest(conn, p.landing)
-    before = _ingested(p)
-    with db.writer(p) as conn:
-        conn.execute("CREATE TABLE etl.deliveries AS SELECT * FROM parsed.deliveries")  # the earlier layout
-    p.parsed_db.unlink()
-    with db.writer(p) as conn:
-        assert not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'deliveries' "
-                                "AND schema_name = 'etl'").fetchone()[0]
-    assert _ingested(p) == before
-
-
-def test_a_build_whose_parsed_deliveries_are_lost_says_how_to_recover(tmp_path, feed, instance):
-    from jushita_etl.warehouse import db
-
-    p = paths(tmp_path / "data")
-    land_files([str(feed)], p.landing, quiet=True)
-    run_build(p, instance=instance)
-    p.parsed_db.unlink()  # the deliveries of every batch ingested so far, gone
-    with pytest.raises(db.ParsedDeliveriesMissing, match=r"remove .*build and build again"):
-        run_build(p, instance=instance)
+    ingested = _ingested(failed)
+    assert ingested == _ingested(clean)
+    assert len(ingested[next(q for q in ingested if "etl.deliveries" in q)]) > 10_000
 
 
 def test_an_earlier_born_copy_landed_later_moves_the_event_to_its_date(tmp_path, instance):
     """The copy born first is the event row whatever the arrival order (contract: duplicates), so a later build that
-    lands such a copy must also rebuild the date of the copy it displaces, or the message would be in two partitions."""
-    from decimal import Decimal
-
-    from support import delivery, envelope, write_replay
-
+    lands such a copy must replace the row of the copy it displaces, or the message would be in two partitions."""
     first_landed = envelope("taobao_trade_TradeCreate", {"tid": 7, "payment": "1.00"}, id=777, pub_time="2026-11-12 10:00:00")
     born_first = envelope("taobao_trade_TradeCreate", {"tid": 7, "payment": "2.00"}, id=777, pub_time="2026-11-10 09:00:00")
     p = paths(tmp_path / "data")
     for name, record in [("a", delivery(first_landed, msg_id="COPY-A", born=1_794_000_001_000)),
                          ("b", delivery(born_first, msg_id="COPY-B", born=1_794_000_000_000))]:
-        land_files([str(write_replay(tmp_path / f"{name}.jsonl", [record]))], p.landing, quiet=True)
+        land(p, tmp_path, [record], name)
         run_build(p, instance=instance)
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
-    assert conn.execute("SELECT event_date, payment FROM trade_events WHERE message_id = 777").fetchall() == [
-        (date(2026, 11, 10), Decimal("2.00"))]
-    assert conn.execute("SELECT payment FROM fact_orders WHERE tid = 7").fetchall() == [(Decimal("2.00"),)]
-    conn.close()
+    conn = jushita_etl.connect(p.data_dir)
+    try:
+        assert conn.execute("SELECT event_date, payment FROM trade_events WHERE message_id = 777").fetchall() == [
+            (date(2026, 11, 10), Decimal("2.00"))]
+        assert conn.execute("SELECT payment FROM fact_orders WHERE tid = 7").fetchall() == [(Decimal("2.00"),)]
+    finally:
+        conn.close()
 
 
-def test_a_date_the_manifest_hints_missed_gets_its_own_run(tmp_path, instance):
-    """The build's run starts from the manifest's date hints before the parse ends; the exact pending dates are read
-    after it, so a date the hints did not name is built by a second run instead of being left behind."""
-    from support import delivery, envelope, write_replay
+def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(tmp_path, instance):
+    """Envelope id X delivered first in a copy born later (built), then in a copy born earlier with another status
+    (built): one event row for X, the earlier-born copy's, and the fact follows it. A third copy born after both
+    changes nothing. The same when both copies are queued before the event step runs."""
+    BORN = 1_794_000_000_000
 
+    def create(id, status, born, msg_id, tid=42):
+        return delivery(envelope("taobao_trade_TradeCreate", {"tid": tid, "status": status, "payment": "9.00"}, id=id,
+                                 pub_time="2026-11-12 10:00:00"), msg_id=msg_id, born=born)
+
+    def state(p, tid=42, id=4242) -> tuple[list, list]:
+        conn = jushita_etl.connect(p.data_dir)
+        try:
+            return (conn.execute("SELECT status, payment, event_date FROM trade_events WHERE message_id = ?", [id]).fetchall(),
+                    conn.execute("SELECT status, event_count, first_event_at, last_event_at FROM fact_orders "
+                                 "WHERE tid = ?", [tid]).fetchall())
+        finally:
+            conn.close()
+
+    p = paths(tmp_path / "data")
+    pay = delivery(envelope("taobao_trade_TradeBuyerPay", {"tid": 42}, id=4243, pub_time="2026-11-12 11:00:00"),
+                   born=BORN + 7_000)  # a later event of the order, without a status: the status is the create's
+    land(p, tmp_path, [create(4242, "WAIT_BUYER_PAY", BORN + 5_000, "X-LATER"), pay], "later")
+    run_build(p, instance=instance)
+    events, facts = state(p)
+    assert [e[0] for e in events] == ["WAIT_BUYER_PAY"] and [f[:2] for f in facts] == [("WAIT_BUYER_PAY", 2)]
+
+    land(p, tmp_path, [create(4242, "TRADE_CLOSED", BORN, "X-EARLIER")], "earlier")
+    report = run_build(p, instance=instance)
+    assert report.runs == ["warehouse_job"]
+    events, facts = state(p)
+    assert [e[0] for e in events] == ["TRADE_CLOSED"]  # exactly one row: the copy born first
+    assert [f[:2] for f in facts] == [("TRADE_CLOSED", 2)]
+    assert report.reconciliation.holds and report.reconciliation.duplicates == 1
+
+    before = snapshot(p)
+    land(p, tmp_path, [create(4242, "TRADE_FINISHED", BORN + 9_000, "X-LAST")], "last")
+    report = run_build(p, instance=instance)
+    assert report.runs == ["facts_job"]  # no event table changes
+    assert snapshot(p) == before and state(p)[0] == events
+    assert report.reconciliation.holds and report.reconciliation.duplicates == 2
+
+    # Y: the later-born copy is ingested (queued) but not applied when the earlier-born one arrives
+    land(p, tmp_path, [create(5252, "WAIT_BUYER_PAY", BORN + 5_000, "Y-LATER", tid=52)], "y-later")
+    with db.writer(p) as conn:
+        steps.ingest(conn, p.landing)
+        assert conn.execute("SELECT count(*) FROM etl.pending_events WHERE message_id = 5252").fetchone()[0] == 1
+    land(p, tmp_path, [create(5252, "TRADE_CLOSED", BORN, "Y-EARLIER", tid=52)], "y-earlier")
+    report = run_build(p, instance=instance)
+    events, facts = state(p, tid=52, id=5252)
+    assert [e[0] for e in events] == ["TRADE_CLOSED"] and [f[:2] for f in facts] == [("TRADE_CLOSED", 1)]
+    assert report.reconciliation.holds and report.reconciliation.duplicates == 3
+
+
+def test_the_run_covers_the_queued_dates_not_the_manifest_hints(tmp_path, instance):
+    """The manifest's date hints are not trusted: the run's range is read from the messages the ingest queued, so a
+    date the hints did not name is built by the same run instead of being left behind."""
     records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 7001}, pub_time="2026-11-09 10:00:00")),
                delivery(envelope("taobao_trade_TradeCreate", {"tid": 7002}, pub_time="2026-11-12 10:00:00"))]
     p = paths(tmp_path / "data")
-    land_files([str(write_replay(tmp_path / "f.jsonl", records))], p.landing, quiet=True)
+    land(p, tmp_path, records, "f")
     manifest = p.landing / "manifest.jsonl"
     entries = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert entries[0]["event_dates"] == ["2026-11-09", "2026-11-12"]
@@ -379,8 +578,10 @@ def test_a_date_the_manifest_hints_missed_gets_its_own_run(tmp_path, instance):
     manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
 
     report = run_build(p, instance=instance)
-    assert report.runs == ["warehouse_job", "warehouse_job"]  # with the right hint: one run (3 days apart)
-    conn = duckdb.connect(str(p.warehouse), read_only=True)
+    assert report.runs == ["warehouse_job"]
+    [run] = instance.get_runs()
+    assert run.tags["dagster/asset_partition_range_end"] == "2026-11-12"
+    conn = jushita_etl.connect(p.data_dir)
     try:
         assert conn.execute("SELECT tid, event_date FROM trade_events ORDER BY tid").fetchall() == [
             (7001, date(2026, 11, 9)), (7002, date(2026, 11, 12))]
@@ -389,70 +590,28 @@ def test_a_date_the_manifest_hints_missed_gets_its_own_run(tmp_path, instance):
         conn.close()
 
 
-def test_instance_databases_kept_open_spare_a_checkpoint_per_connection(tmp_path):
-    """SQLite checkpoints a WAL database and removes its log when the last connection closes; with the build's
-    idle connection open, a storage connection that writes and closes leaves the log in place."""
-    import sqlite3
-
-    from jushita_etl.build import _instance_databases_kept_open
-
-    (tmp_path / "history").mkdir()
-    db_path = tmp_path / "history" / "runs.db"
-    setup = sqlite3.connect(db_path)
-    setup.execute("PRAGMA journal_mode=WAL")
-    setup.execute("CREATE TABLE events (id INTEGER)")
-    setup.close()
-
-    def write_once() -> bool:
-        conn = sqlite3.connect(db_path)
-        with conn:
-            conn.execute("INSERT INTO events VALUES (1)")
-        conn.close()
-        return db_path.with_name("runs.db-wal").exists()
-
-    assert not write_once()  # the last close checkpointed and removed the log
-    with _instance_databases_kept_open(tmp_path):
-        assert write_once()
-        assert write_once()
-    assert sqlite3.connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] == 3
-
-
 def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, feed):
     """The ingest's first parse trusts that object-shaped text is JSON (steps.ingest); on the simulator's feed,
     whose malformed bodies are all truncated or plain text, it must give exactly what the validating parse gives."""
-    from jushita_etl.warehouse import db
-
     p = paths(tmp_path / "data")
     land_files([str(feed)], p.landing, quiet=True)
-    deliveries = {}
+    ingested = {}
     for validate in (False, True):
-        conn = duckdb.connect(str(tmp_path / f"validate-{validate}.duckdb"))
-        db.prepare(conn)
-        new = steps.new_batches(conn, p.landing)
-        steps._ingest_batches(conn, p.landing, new, validate_json=validate)
-        deliveries[validate] = conn.execute(
-            "SELECT reason, * EXCLUDE (batch_id, reason) FROM parsed.deliveries ORDER BY mq_msg_id").fetchall()
-        conn.close()
-    assert len(deliveries[True]) > 10_000 and any(row[0] == "body_not_json" for row in deliveries[True])
-    assert deliveries[False] == deliveries[True]
-
-
-def test_a_build_collects_less_often_and_restores_the_collector(one_build):
-    import gc
-
-    from jushita_etl.build import _fewer_collections
-
-    before = gc.get_threshold()
-    assert before == (700, 10, 10)  # Python's defaults: the module's build (one_build) restored them
-    with _fewer_collections():
-        assert gc.get_threshold()[0] > before[0]
-        left_young = [[i] for i in range(30_000)]  # tracked containers, below the raised first threshold
-        assert len(gc.get_objects(generation=0)) >= 30_000
-    assert gc.get_threshold() == before
-    # what the build left young is in the oldest generation, so the restored thresholds start with no collection
-    # of it (one is due at the very next allocations otherwise)
-    assert len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1)) < 1_000
-    assert left_young[-1] == [29_999]
+        lakehouse = paths(tmp_path / f"validate-{validate}")  # a lake of its own, over the same landed batches
+        conn = db.open_writer_connection(lakehouse)
+        try:
+            db.prepare(conn, p.landing)
+            new = steps.new_batches(conn, p.landing)
+            steps._ingest_batches(conn, p.landing, new, validate_json=validate)
+            ingested[validate] = [conn.execute(query).fetchall() for query in [
+                "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id",
+                "SELECT * FROM etl.pending_events ORDER BY domain, message_id",
+                "SELECT * EXCLUDE (received_at) FROM quarantine ORDER BY mq_msg_id"]]
+        finally:
+            conn.close()
+    deliveries = ingested[True][0]
+    assert len(deliveries) > 10_000 and any(row[0] == "body_not_json" for row in deliveries)
+    assert ingested[False] == ingested[True]
 
 
 def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
@@ -481,6 +640,18 @@ def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
     assert run(only_check) == ([], {("fact_orders", True)})
 
 
+def test_a_writer_opens_on_a_data_dir_with_nothing_landed_yet(tmp_path):
+    """A writer (a build, the sync_users refresh) may open before the consumer landed its first batch."""
+    p = paths(tmp_path / "data")
+    with db.writer(p) as conn:
+        assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0
+
+
+def _land_one(p, tmp_path) -> None:
+    """One landed delivery, for the tests of the writer lock alone."""
+    land(p, tmp_path, [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1}))], "one")
+
+
 def _lock_is_free(p) -> bool:
     """Whether another open of the lock file (as another process would) can take the writer lock now."""
     import fcntl
@@ -497,9 +668,8 @@ def _lock_is_free(p) -> bool:
 def test_a_writer_handed_over_is_taken_by_the_next_writer_of_the_process(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from jushita_etl.warehouse import db
-
     p = paths(tmp_path / "data")
+    _land_one(p, tmp_path)
     with db.writer(p, hand_over=True) as conn:
         conn.execute("CREATE TEMP TABLE only_on_this_connection (x INTEGER)")
     assert not _lock_is_free(p)  # still held, for the next writer
@@ -524,22 +694,21 @@ def test_a_writer_handed_over_is_taken_by_the_next_writer_of_the_process(tmp_pat
 def test_a_writer_waiting_for_the_lock_takes_one_handed_over_meanwhile(tmp_path):
     import threading
 
-    from jushita_etl.warehouse import db
-
     p = paths(tmp_path / "data")
+    _land_one(p, tmp_path)
     holding, waiting = threading.Event(), threading.Event()
 
-    def parse():  # holds the writer until the other thread waits for it, then hands it over
+    def ingest():  # holds the writer until the other thread waits for it, then hands it over
         with db.writer(p, hand_over=True) as conn:
-            conn.execute("CREATE TEMP TABLE made_by_the_parse (x INTEGER)")
+            conn.execute("CREATE TEMP TABLE made_by_the_ingest (x INTEGER)")
             holding.set()
             waiting.wait(5)
 
-    thread = threading.Thread(target=parse)
+    thread = threading.Thread(target=ingest)
     thread.start()
     holding.wait(5)
     threading.Timer(0.2, waiting.set).start()
     with db.writer(p, timeout=5) as conn:  # waits for the lock, then finds the handed-over writer
-        assert conn.execute("SELECT count(*) FROM made_by_the_parse").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM made_by_the_ingest").fetchone()[0] == 0
     thread.join()
     assert _lock_is_free(p)

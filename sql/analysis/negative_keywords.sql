@@ -1,5 +1,5 @@
 -- 评价 (category manager): the most mentioned negative-impression keywords per dimension.
-SELECT dimension, category, phrase, sum(mentions) AS mentions, sum(orders) AS orders
+SELECT dimension, category, phrase, sum(mentions)::BIGINT AS mentions, sum(orders)::BIGINT AS orders
 FROM rating_keywords
 GROUP BY ALL
 ORDER BY mentions DESC, dimension, category, phrase

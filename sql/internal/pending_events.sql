@@ -5,12 +5,24 @@
 -- once (same id, new msg_id), the copy born first wins (born_timestamp, then mq_msg_id), whatever the arrival order.
 -- So a new copy is queued only when it beats every copy seen before: those are looked up in etl.deliveries for the
 -- new messages' ids only, and a message queued earlier and not applied yet is replaced in the queue.
+-- The choice is made on narrow columns (the content joins in at the end), and only ids with more than one new copy
+-- are ranked: a hash aggregate finds them, as nearly every id has one copy.
 -- Runs before the new deliveries are added to etl.deliveries.
 CREATE OR REPLACE TEMP TABLE new_canonical AS
-WITH new_copies AS (
-    SELECT * FROM new_deliveries
+WITH usable AS (
+    SELECT domain, message_id, born_timestamp, mq_msg_id FROM new_deliveries
     WHERE reason IS NULL AND domain IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY domain, message_id ORDER BY born_timestamp, mq_msg_id) = 1
+),
+republished AS (
+    SELECT domain, message_id FROM usable GROUP BY ALL HAVING count(*) > 1
+),
+later_copies AS (
+    SELECT u.mq_msg_id FROM usable AS u
+    SEMI JOIN republished AS r ON r.domain = u.domain AND r.message_id = u.message_id
+    QUALIFY row_number() OVER (PARTITION BY u.domain, u.message_id ORDER BY u.born_timestamp, u.mq_msg_id) > 1
+),
+new_copies AS (
+    SELECT * FROM usable WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM later_copies)
 ),
 older_copies AS (
     SELECT d.domain, d.message_id, min((d.born_timestamp, d.mq_msg_id)) AS best
@@ -18,16 +30,15 @@ older_copies AS (
     WHERE d.reason IS NULL AND d.domain IS NOT NULL
       AND d.message_id IN (SELECT message_id FROM new_copies)
     GROUP BY ALL
-),
-winners AS (
-    SELECT n.*, o.best IS NOT NULL AS replaces
-    FROM new_copies AS n LEFT JOIN older_copies AS o USING (domain, message_id)
-    WHERE o.best IS NULL OR (n.born_timestamp, n.mq_msg_id) < o.best
 )
-SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content, replaces
-FROM winners;
+SELECT n.mq_msg_id, n.domain, n.message_id, o.best IS NOT NULL AS replaces
+FROM new_copies AS n LEFT JOIN older_copies AS o USING (domain, message_id)
+WHERE o.best IS NULL OR (n.born_timestamp, n.mq_msg_id) < o.best;
 
 DELETE FROM etl.pending_events
 WHERE (domain, message_id) IN (SELECT (domain, message_id) FROM new_canonical WHERE replaces);
 
-INSERT INTO etl.pending_events BY NAME SELECT * FROM new_canonical;
+INSERT INTO etl.pending_events BY NAME
+SELECT d.domain, d.message_id, d.topic, d.event_type, d.user_id, d.user_nick, d.pub_time, d.event_date, d.content,
+       c.replaces
+FROM new_deliveries AS d JOIN new_canonical AS c USING (mq_msg_id);
