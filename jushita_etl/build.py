@@ -1,8 +1,8 @@
 """``jushita-etl build``: materialize, in-process, everything pending, with the same Dagster definitions the UI
 runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
 
-* **Plan** without starting Dagster: new landed batches, messages queued for the event tables, fact keys to
-  refold, or a finished build that was not published. Nothing to do: no Dagster import at all.
+* **Plan** without starting Dagster (``warehouse/plan.py``, shared with the landing sensor). Nothing to do: no
+  Dagster import at all.
 * **Ingest** the new batches on the writer connection (``steps.ingest``), which is handed over to the run's first
   step instead of being closed and reopened.
 * **One run**: ``warehouse_job`` over the partitions from the first to the last event date the queued messages
@@ -23,10 +23,9 @@ import duckdb
 
 from jushita_etl.settings import Paths
 from jushita_etl.warehouse import db, lake, scenarios, steps
+from jushita_etl.warehouse.plan import plan
 
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 MAX_RUNS = 3
 
@@ -55,14 +54,6 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
-def anything_to_build(conn: duckdb.DuckDBPyConnection, paths: Paths) -> bool:
-    """Whether a build has work, from the warehouse's own state: new batches, queued events, dirty fact keys, or
-    committed work that no publish has made visible yet (a run that failed before its last step)."""
-    return bool(steps.new_batches(conn, paths.landing)
-                or conn.execute("SELECT EXISTS (FROM etl.pending_events) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
-                or lake.unpublished(conn))
-
-
 def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
     """Build everything pending (see the module docstring) and return what was built."""
     started = time.perf_counter()
@@ -70,7 +61,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     _recover_consumer_log(paths)
     try:
         with db.writer(paths, hand_over=True) as conn:
-            if not (full or anything_to_build(conn, paths)):
+            if not (full or plan(conn, paths.landing).anything):
                 report.nothing_new = True
             else:
                 try:
@@ -100,6 +91,7 @@ def _recover_consumer_log(paths: Paths) -> None:
 def _run_dagster(paths: Paths, dates: list[date], *, full: bool, instance, verbose: bool, report: BuildReport) -> None:
     import dagster as dg  # only now: a no-op build never pays for importing Dagster
 
+    from jushita_etl.defs.landing.sensors import RANGE_END_TAG, RANGE_START_TAG
     from jushita_etl.defs.partitions import partition_key_for
     from jushita_etl.defs.resources import WarehouseResource
     from jushita_etl.definitions import defs as load_defs
@@ -133,7 +125,7 @@ def _run_dagster(paths: Paths, dates: list[date], *, full: bool, instance, verbo
         else:
             execute("facts_job")
         with db.writer(paths) as conn:  # batches landed while the run ran
-            if not anything_to_build(conn, paths):
+            if not plan(conn, paths.landing).anything:
                 return
             steps.ingest(conn, paths.landing)
             dates = steps.pending_dates(conn)

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -404,9 +404,9 @@ def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_pa
     assert snapshot(p) == snapshot(once)
 
 
-def test_far_apart_dates_build_in_one_run_that_reports_only_their_partitions(tmp_path, instance):
-    """A days-late event far from the rest is applied by the same run: the run's range spans both, but only the
-    dates that got rows are reported (the days between are not rebuilt), and the facts are right."""
+def test_far_apart_dates_build_in_one_run_that_counts_only_their_partitions(tmp_path, instance):
+    """A days-late event far from the rest is applied by the same run: the run's range spans both, row counts are
+    reported for the dates that got rows only, and the facts are right."""
     import dagster as dg
 
     records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1, "payment": "1.00"}, pub_time="2026-11-11 10:00:00")),
@@ -419,8 +419,10 @@ def test_far_apart_dates_build_in_one_run_that_reports_only_their_partitions(tmp
     [run] = instance.get_runs()
     assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (
         "2026-10-01", "2026-11-12")
-    records = instance.fetch_materializations(dg.AssetKey("trade_events"), limit=100).records
-    assert sorted(r.partition_key for r in records) == ["2026-10-01", "2026-11-11", "2026-11-12"]
+    records = instance.fetch_materializations(dg.AssetKey("trade_events"), limit=1000).records
+    counted = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value for r in records
+               if "dagster/row_count" in r.asset_materialization.metadata}
+    assert counted == {"2026-10-01": 1, "2026-11-11": 1, "2026-11-12": 1}
     conn = jushita_etl.connect(p.data_dir)
     try:
         assert conn.execute("SELECT tid, paid_at IS NOT NULL FROM fact_orders ORDER BY tid").fetchall() == [
@@ -491,76 +493,63 @@ def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_comp
     assert len(ingested[next(q for q in ingested if "etl.deliveries" in q)]) > 10_000
 
 
-def test_an_earlier_born_copy_landed_later_moves_the_event_to_its_date(tmp_path, instance):
-    """The copy born first is the event row whatever the arrival order (contract: duplicates), so a later build that
-    lands such a copy must replace the row of the copy it displaces, or the message would be in two partitions."""
-    first_landed = envelope("taobao_trade_TradeCreate", {"tid": 7, "payment": "1.00"}, id=777, pub_time="2026-11-12 10:00:00")
-    born_first = envelope("taobao_trade_TradeCreate", {"tid": 7, "payment": "2.00"}, id=777, pub_time="2026-11-10 09:00:00")
-    p = paths(tmp_path / "data")
-    for name, record in [("a", delivery(first_landed, msg_id="COPY-A", born=1_794_000_001_000)),
-                         ("b", delivery(born_first, msg_id="COPY-B", born=1_794_000_000_000))]:
-        land(p, tmp_path, [record], name)
-        run_build(p, instance=instance)
-    conn = jushita_etl.connect(p.data_dir)
-    try:
-        assert conn.execute("SELECT event_date, payment FROM trade_events WHERE message_id = 777").fetchall() == [
-            (date(2026, 11, 10), Decimal("2.00"))]
-        assert conn.execute("SELECT payment FROM fact_orders WHERE tid = 7").fetchall() == [(Decimal("2.00"),)]
-    finally:
-        conn.close()
-
-
 def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(tmp_path, instance):
-    """Envelope id X delivered first in a copy born later (built), then in a copy born earlier with another status
-    (built): one event row for X, the earlier-born copy's, and the fact follows it. A third copy born after both
-    changes nothing. The same when both copies are queued before the event step runs."""
+    """The copy born first is the event row whatever the arrival order (contract: duplicates). Envelope id X is
+    delivered first in a copy born later (built), then in a copy born earlier with another status, payment and
+    date (built): one event row for X, the earlier-born copy's, moved to its date (or the message would be in two
+    partitions), and the fact follows it. A third copy born after both changes nothing. The same when both copies
+    are queued before the event step runs."""
     BORN = 1_794_000_000_000
 
-    def create(id, status, born, msg_id, tid=42):
-        return delivery(envelope("taobao_trade_TradeCreate", {"tid": tid, "status": status, "payment": "9.00"}, id=id,
-                                 pub_time="2026-11-12 10:00:00"), msg_id=msg_id, born=born)
+    def create(id, status, payment, pub_time, born, msg_id, tid=42):
+        return delivery(envelope("taobao_trade_TradeCreate", {"tid": tid, "status": status, "payment": payment},
+                                 id=id, pub_time=pub_time), msg_id=msg_id, born=born)
 
     def state(p, tid=42, id=4242) -> tuple[list, list]:
         conn = jushita_etl.connect(p.data_dir)
         try:
-            return (conn.execute("SELECT status, payment, event_date FROM trade_events WHERE message_id = ?", [id]).fetchall(),
-                    conn.execute("SELECT status, event_count, first_event_at, last_event_at FROM fact_orders "
-                                 "WHERE tid = ?", [tid]).fetchall())
+            return (conn.execute("SELECT status, payment, event_date FROM trade_events WHERE message_id = ?",
+                                 [id]).fetchall(),
+                    conn.execute("SELECT status, payment, event_count, first_event_at FROM fact_orders WHERE tid = ?",
+                                 [tid]).fetchall())
         finally:
             conn.close()
 
     p = paths(tmp_path / "data")
     pay = delivery(envelope("taobao_trade_TradeBuyerPay", {"tid": 42}, id=4243, pub_time="2026-11-12 11:00:00"),
-                   born=BORN + 7_000)  # a later event of the order, without a status: the status is the create's
-    land(p, tmp_path, [create(4242, "WAIT_BUYER_PAY", BORN + 5_000, "X-LATER"), pay], "later")
+                   born=BORN + 7_000)  # a later event of the order without status or payment: those are the create's
+    land(p, tmp_path, [create(4242, "WAIT_BUYER_PAY", "1.00", "2026-11-12 10:00:00", BORN + 5_000, "X-LATER"), pay],
+         "later")
     run_build(p, instance=instance)
-    events, facts = state(p)
-    assert [e[0] for e in events] == ["WAIT_BUYER_PAY"] and [f[:2] for f in facts] == [("WAIT_BUYER_PAY", 2)]
+    assert state(p) == ([("WAIT_BUYER_PAY", Decimal("1.00"), date(2026, 11, 12))],
+                        [("WAIT_BUYER_PAY", Decimal("1.00"), 2, datetime(2026, 11, 12, 10))])
 
-    land(p, tmp_path, [create(4242, "TRADE_CLOSED", BORN, "X-EARLIER")], "earlier")
+    land(p, tmp_path, [create(4242, "TRADE_CLOSED", "2.00", "2026-11-10 09:00:00", BORN, "X-EARLIER")], "earlier")
     report = run_build(p, instance=instance)
     assert report.runs == ["warehouse_job"]
     events, facts = state(p)
-    assert [e[0] for e in events] == ["TRADE_CLOSED"]  # exactly one row: the copy born first
-    assert [f[:2] for f in facts] == [("TRADE_CLOSED", 2)]
+    assert events == [("TRADE_CLOSED", Decimal("2.00"), date(2026, 11, 10))]  # exactly one row: the copy born first
+    assert facts == [("TRADE_CLOSED", Decimal("2.00"), 2, datetime(2026, 11, 10, 9))]
     assert report.reconciliation.holds and report.reconciliation.duplicates == 1
 
     before = snapshot(p)
-    land(p, tmp_path, [create(4242, "TRADE_FINISHED", BORN + 9_000, "X-LAST")], "last")
+    land(p, tmp_path, [create(4242, "TRADE_FINISHED", "3.00", "2026-11-13 09:00:00", BORN + 9_000, "X-LAST")], "last")
     report = run_build(p, instance=instance)
     assert report.runs == ["facts_job"]  # no event table changes
-    assert snapshot(p) == before and state(p)[0] == events
+    assert snapshot(p) == before and state(p) == (events, facts)
     assert report.reconciliation.holds and report.reconciliation.duplicates == 2
 
-    # Y: the later-born copy is ingested (queued) but not applied when the earlier-born one arrives
-    land(p, tmp_path, [create(5252, "WAIT_BUYER_PAY", BORN + 5_000, "Y-LATER", tid=52)], "y-later")
+    # Y: the later-born copy is ingested (queued) but not applied yet when the earlier-born one arrives
+    land(p, tmp_path, [create(5252, "WAIT_BUYER_PAY", "1.00", "2026-11-12 10:00:00", BORN + 5_000, "Y-LATER", 52)],
+         "y-later")
     with db.writer(p) as conn:
         steps.ingest(conn, p.landing)
         assert conn.execute("SELECT count(*) FROM etl.pending_events WHERE message_id = 5252").fetchone()[0] == 1
-    land(p, tmp_path, [create(5252, "TRADE_CLOSED", BORN, "Y-EARLIER", tid=52)], "y-earlier")
+    land(p, tmp_path, [create(5252, "TRADE_CLOSED", "2.00", "2026-11-10 09:00:00", BORN, "Y-EARLIER", 52)],
+         "y-earlier")
     report = run_build(p, instance=instance)
-    events, facts = state(p, tid=52, id=5252)
-    assert [e[0] for e in events] == ["TRADE_CLOSED"] and [f[:2] for f in facts] == [("TRADE_CLOSED", 1)]
+    assert state(p, tid=52, id=5252) == ([("TRADE_CLOSED", Decimal("2.00"), date(2026, 11, 10))],
+                                         [("TRADE_CLOSED", Decimal("2.00"), 1, datetime(2026, 11, 10, 9))])
     assert report.reconciliation.holds and report.reconciliation.duplicates == 3
 
 

@@ -10,7 +10,8 @@ import duckdb
 from pydantic import PrivateAttr
 
 from jushita_etl import settings
-from jushita_etl.warehouse import db
+from jushita_etl.warehouse import db, lake
+from jushita_etl.warehouse.plan import Plan, plan, plan_from_manifest
 from jushita_etl.mq import DEFAULT_THREADS
 
 WAREHOUSE_POOL = "warehouse_writer"
@@ -18,7 +19,7 @@ WAREHOUSE_POOL = "warehouse_writer"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The data directory: ``landing/`` in, private ``build/`` database, published ``warehouse.duckdb`` out.
+    """The data directory (``landing/`` in) and the lakehouse its settings point at (``lake/`` by default).
 
     Within a run, the writer connection (and its file lock) is opened on first use and kept until the run's
     resources are torn down, so the steps of one run share it instead of reopening the database each time.
@@ -39,6 +40,19 @@ class WarehouseResource(dg.ConfigurableResource):
             self._conn = self._session.enter_context(db.writer(self.paths))
         yield self._conn
 
+    def plan(self) -> Plan:
+        """What a build has to do (warehouse/plan.py), read without taking the writer's lock."""
+        try:
+            conn = lake.latest_reader(self.paths)
+        except lake.NoWarehouseYet:
+            return plan_from_manifest(self.paths.landing)
+        try:
+            return plan(conn, self.paths.landing)
+        except duckdb.CatalogException:  # a first build is creating the tables right now
+            return plan_from_manifest(self.paths.landing)
+        finally:
+            conn.close()
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._session is not None:
             self._session.close()
@@ -54,7 +68,9 @@ def resources() -> dg.Definitions:
     from jushita_etl.top.client import DEFAULT_URL
 
     env = os.environ.get
-    return dg.Definitions(resources={
+    # Runs execute in one process: a warehouse run's steps are sequential anyway (one writer) and share the writer
+    # connection; a subprocess per step cost seconds of Python start-up each.
+    return dg.Definitions(executor=dg.in_process_executor, resources={
         "warehouse": WarehouseResource(data_dir=str(settings.data_dir())),
         "mq": MQResource(namesrv=env("JUSHITA_MQ_NAMESRV", ""), group=env("JUSHITA_MQ_GROUP", ""),
                          topic=env("JUSHITA_MQ_TOPIC", ""), tags=env("JUSHITA_MQ_TAGS", "*"),

@@ -111,6 +111,10 @@ def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only
     elif settings.catalog_kind == "sqlite" and not Path(settings.catalog.split(":", 1)[1]).exists():
         raise NoWarehouseYet("no warehouse yet; run `jushita-etl build` first")
     options = [f"DATA_PATH {sql.literal(settings.data_path)}"]
+    if settings.catalog_kind == "sqlite":
+        # the embedded lake moves with its data directory (the catalog stores the path it was created with); a shared
+        # catalog keeps its own, and a node configured with another path gets DuckLake's error naming both
+        options.append("OVERRIDE_DATA_PATH true")
     if read_only:
         options.append("READ_ONLY")
     if snapshot is not None:
@@ -156,6 +160,19 @@ def unpublished(conn: duckdb.DuckDBPyConnection) -> bool:
     the published one): a build that failed before publishing, or one that never published."""
     published = published_snapshot(conn)
     return current_snapshot(conn) > (published + 1 if published is not None else 0)
+
+
+def latest_reader(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the catalog's newest committed state (not what analysts read): for planning."""
+    settings = lake(paths)
+    conn = connection(settings)
+    try:
+        attach(conn, settings, read_only=True)
+        conn.execute(f"USE {ALIAS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def reader(paths: Paths, settings: LakeSettings | None = None) -> duckdb.DuckDBPyConnection:

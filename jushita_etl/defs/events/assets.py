@@ -66,11 +66,6 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 events_job = dg.define_asset_job(
     "events_job", selection=dg.AssetSelection.assets(event_tables), partitions_def=DAILY,
-    description="Rebuild the event tables for one day or a range of days (backfills run as a single run).",
-)
-
-events_daily_schedule = dg.build_schedule_from_partitioned_job(
-    events_job, hour_of_day=3, minute_of_hour=0,
-    description="Every night (China time), rebuild yesterday's events: days-late deliveries are folded in even "
-    "if a sensor tick was missed.",
+    description="Apply the queued events (backfills of any range run as a single run); the landing sensor then "
+    "folds and publishes them.",
 )

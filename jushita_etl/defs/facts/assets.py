@@ -38,7 +38,6 @@ def _fact_spec(fact: steps.FactTable) -> dg.AssetSpec:
         deps=FACT_DEPS[fact.name],
         group_name="facts",
         kinds={"ducklake"},
-        automation_condition=dg.AutomationCondition.eager(),
         description=f"Grain: {GRAIN[fact.name]}. Provenance: folded from {', '.join(FACT_DEPS[fact.name])} "
         "(warehouse contract §4), incrementally for the keys the changed event partitions touched.",
     )
@@ -70,7 +69,6 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
     group_name="facts",
     kinds={"ducklake"},
     pool=WAREHOUSE_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
     check_specs=[reconciliation_spec],
     description="The state analysts read: the lakehouse snapshot at the end of the build, recorded in etl.published "
     "(jushita_etl.connect() and `jushita-etl sql` read the last one). Nothing is copied.",

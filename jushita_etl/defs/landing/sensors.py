@@ -1,33 +1,36 @@
-"""The landing sensor: diffs the landing manifest and asks for the runs that bring new batches in.
+"""The landing sensor: turns newly landed data into one build run, planned from the warehouse's own state.
 
-It never touches the message queue or the warehouse: the manifest is an append-only file, the cursor is its
-byte length, so a tick reads only the lines appended since the last one (milliseconds).
+Each tick asks the planner (warehouse/plan.py, the same one `jushita-etl build` uses) whether there is work: new
+landed batches, queued events, keys to refold, an unpublished commit. If there is, and no build is already waiting
+to start, it requests one run of warehouse_job (ingest, events, facts, scenarios, checks, publish) over the event
+dates of the plan; while a run is waiting, ticks leave the work to it, so at most one run is queued however fast
+data lands. No cursor: a CLI build in between simply leaves nothing to plan.
 """
 
 
-from datetime import date
-
 import dagster as dg
 
-from jushita_etl.defs.events.assets import events_job
-from jushita_etl.defs.landing.assets import ingest_job
+from jushita_etl.defs.facts.assets import facts_job, warehouse_job
 from jushita_etl.defs.partitions import partition_key_for
 from jushita_etl.defs.resources import WarehouseResource
-from jushita_etl.landing.manifest import read_manifest
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
-@dg.sensor(jobs=[ingest_job, events_job], minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(jobs=[warehouse_job, facts_job], minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-    """One ingest run per new stretch of manifest, and one event-partition run per event date it mentions
-    (batches hold many dates, days-late events included). run_keys make a repeated tick a no-op."""
-    landing = warehouse.paths.landing
-    offset = int(context.cursor or 0)
-    entries, new_offset = read_manifest(landing, offset)
-    if not entries:
-        return dg.SkipReason(f"no new batches since manifest offset {offset}")
-    dates = sorted({d for entry in entries for d in entry.get("event_dates", [])})
-    requests = [dg.RunRequest(job_name=ingest_job.name, run_key=f"ingest-{new_offset}",
-                              tags={"landing/batches": str(len(entries))})]
-    for key in sorted({partition_key_for(date.fromisoformat(d)) for d in dates}):
-        requests.append(dg.RunRequest(job_name=events_job.name, partition_key=key, run_key=f"events-{new_offset}-{key}"))
-    return dg.SensorResult(run_requests=requests, cursor=str(new_offset))
+    """One build run when there is work and none is waiting to start."""
+    waiting = context.instance.get_runs_count(dg.RunsFilter(job_name=warehouse_job.name, statuses=WAITING)) + \
+        context.instance.get_runs_count(dg.RunsFilter(job_name=facts_job.name, statuses=WAITING))
+    if waiting:
+        return dg.SkipReason("a build is already waiting to start; new work joins it")
+    plan = warehouse.plan()
+    if not plan.anything:
+        return dg.SkipReason("nothing new to build")
+    tags = {"jushita/new_batches": str(plan.new_batches)}
+    if not plan.dates:  # redeliveries only, keys to refold, or an unpublished commit: no event partition changes
+        return dg.RunRequest(job_name=facts_job.name, tags=tags)
+    first, last = partition_key_for(plan.dates[0]), partition_key_for(plan.dates[-1])
+    return dg.RunRequest(job_name=warehouse_job.name, tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last})

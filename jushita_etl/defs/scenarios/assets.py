@@ -34,7 +34,6 @@ DESCRIPTIONS = {
 def _scenario_spec(table: scenarios.ScenarioTable) -> dg.AssetSpec:
     return dg.AssetSpec(
         table.name, deps=DEPS[table.name], group_name="scenarios", kinds={"ducklake"},
-        automation_condition=dg.AutomationCondition.eager(),
         description=f"{DESCRIPTIONS[table.name]} Provenance: sql/{table.name}.sql over "
         f"{', '.join(DEPS[table.name])} (warehouse contract §6).")
 

@@ -1,0 +1,30 @@
+"""Lakehouse upkeep in the writer's lane: merge small files, expire old snapshots, delete unneeded files."""
+
+import dagster as dg
+
+from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.warehouse import maintenance
+
+
+@dg.asset(group_name="maintenance", kinds={"ducklake"}, pool=WAREHOUSE_POOL,
+          description="The lakehouse's data files and snapshots, kept bounded: adjacent small files merged, snapshots "
+          "older than the retention ($JUSHITA_LAKE_RETENTION_DAYS, default 7 days of time travel) expired except "
+          "the published one, and files no snapshot needs deleted.")
+def lake_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.writer() as conn:
+        report = maintenance.maintain(conn)
+    context.log.info(f"files {report.files_before} -> {report.files_after}, snapshots {report.snapshots_before} -> "
+                     f"{report.snapshots_after} in {report.seconds:.1f}s")
+    return dg.MaterializeResult(metadata={
+        "files_before": report.files_before, "files": report.files_after,
+        "snapshots_before": report.snapshots_before, "snapshots": report.snapshots_after,
+        "seconds": round(report.seconds, 2)})
+
+
+maintenance_job = dg.define_asset_job("maintenance_job", selection=dg.AssetSelection.assets(lake_files),
+                                      description="Merge, expire and clean up the lakehouse.")
+
+maintenance_schedule = dg.ScheduleDefinition(
+    name="lake_maintenance_hourly", target=maintenance_job, cron_schedule="17 * * * *",
+    execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour: keeps file and snapshot counts bounded however often micro-batches commit.")
