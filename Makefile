@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install browser demo test bench ui clean
+.PHONY: install browser postgres demo test bench ui clean
 
 NATIVE := jushita_etl/mq/_landing_callback.so jushita_etl/mq/_client_mktime.so
 
@@ -30,7 +30,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
 	  echo "note: chromium could not be installed; the browser test will be skipped"
 
-test: install browser
+# The PostgreSQL catalog test starts a throwaway server from Debian's postgresql; installed here when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
+	  echo "note: postgresql could not be installed; the PostgreSQL catalog test will be skipped"
+
+test: install browser postgres
 	$(BIN)/python -m pytest
 
 bench: install

@@ -65,7 +65,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
                 report.nothing_new = True
             else:
                 try:
-                    steps.ingest(conn, paths.landing)
+                    steps.ingest(conn, paths)
                 except duckdb.Error as exc:  # e.g. a landed file damaged on disk: one clear line
                     raise BuildFailed(f"ingest failed: {str(exc).strip().splitlines()[0]}") from None
                 dates = steps.pending_dates(conn)
@@ -127,7 +127,7 @@ def _run_dagster(paths: Paths, dates: list[date], *, full: bool, instance, verbo
         with db.writer(paths) as conn:  # batches landed while the run ran
             if not plan(conn, paths.landing).anything:
                 return
-            steps.ingest(conn, paths.landing)
+            steps.ingest(conn, paths)
             dates = steps.pending_dates(conn)
 
 

@@ -65,9 +65,16 @@ def land_files(files: list[str], landing_dir: Path, *, quiet: bool = False, fsyn
 
 def cmd_land(args) -> int:
     flush = {"flush_rows": args.flush_rows, "flush_bytes": args.flush_mb << 20, "flush_seconds": args.flush_seconds}
-    stats, report = land_files(args.files, _paths(args).landing, **flush)
+    paths = _paths(args)
+    stats, report = land_files(args.files, paths.landing, **flush)
     print(f"landed {stats.deliveries:,} deliveries in {stats.batches} batch(es), {stats.body_bytes / 1e6:,.1f} MB of bodies, "
           f"{stats.seconds:.2f}s ({stats.deliveries / max(stats.seconds, 1e-9):,.0f}/s); {len(report.bad)} bad line(s) skipped")
+    from jushita_etl.warehouse.landed import Shipper
+
+    try:
+        Shipper(paths).final()  # a shared lake: the batches are registered in its catalog
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
     return 0
 
 

@@ -27,7 +27,9 @@ def cmd_build(args) -> int:
     from jushita_etl.build import BuildFailed, run_build
 
     paths = _paths(args)
-    if not paths.landing.exists():
+    from jushita_etl.settings import lake
+
+    if not paths.landing.exists() and not lake(paths).shared:
         raise UserError(f"nothing landed yet in {paths.landing}; run `jushita-etl land FILE` first")
     try:
         report = run_build(paths, full=args.full, verbose=args.verbose)
@@ -283,7 +285,15 @@ def cmd_consume(args) -> int:
     bounds = Bounds(max_messages=args.max_messages, idle_timeout=args.idle_timeout, duration=args.duration)
     print(f"consuming {settings.topic} ({settings.tags}) as {settings.group} [{settings.model}] from {settings.namesrv} "
           f"-> {paths.landing}; stop with Ctrl-C", file=sys.stderr, flush=True)
-    report = run_consumer(settings, paths, bounds, handle_signals=True, log_level=args.log_level)
+    from jushita_etl.warehouse.landed import Shipper
+
+    shipper = Shipper(paths)
+    report = run_consumer(settings, paths, bounds, handle_signals=True, log_level=args.log_level,
+                          on_progress=shipper.tick)
+    try:
+        shipper.final()
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
     print(f"landed {report.landed:,} deliveries in {report.batches} batch(es), {report.rate:,.0f}/s while active; "
           f"stopped by {report.stopped_by}" + (f"; recovered {report.recovered:,} from an earlier crash" if report.recovered else ""))
     if report.landed == 0 and report.failed:

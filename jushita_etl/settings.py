@@ -56,6 +56,7 @@ class LakeSettings:
 
     catalog: str
     data_path: str
+    shared: bool = False  # the catalog or data path was set: other machines may land into this lake
     s3_endpoint: str = ""
     s3_url_style: str = "vhost"
     s3_use_ssl: bool = True
@@ -67,6 +68,13 @@ class LakeSettings:
     @property
     def on_s3(self) -> bool:
         return self.data_path.startswith("s3://")
+
+    def batch_location(self, paths_: Paths) -> str:
+        """Where landed batches are read from (warehouse/landed.py): the local landing zone, or the lake's
+        ``landing/`` prefix when the lake is shared. A directory or prefix, ending in a slash."""
+        if self.shared:
+            return self.data_path + "landing/"
+        return str(paths_.landing.resolve() / "batches") + "/"
 
     def describe(self) -> str:
         """The catalog and data path for messages, without a password the connection string may carry."""
@@ -87,6 +95,7 @@ def lake(paths_: Paths) -> LakeSettings:
     return LakeSettings(
         catalog=env("JUSHITA_CATALOG") or f"sqlite:{paths_.lake_dir / 'catalog.sqlite'}",
         data_path=data_path,
+        shared=bool(env("JUSHITA_CATALOG") or env("JUSHITA_LAKE_PATH")),
         s3_endpoint=env("JUSHITA_S3_ENDPOINT", ""),
         s3_url_style=env("JUSHITA_S3_URL_STYLE", "vhost"),
         s3_use_ssl=env("JUSHITA_S3_USE_SSL", "true").lower() not in ("0", "false", "no"),

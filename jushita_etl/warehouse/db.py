@@ -30,23 +30,25 @@ class WarehouseBusy(RuntimeError):
     pass
 
 
-def prepare(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
-    """Session settings, the contract's tables and the raw_messages view over ``landing`` (idempotent) and the
-    parsing macros, on a connection whose default catalog is the lake (``USE lake``)."""
+def prepare(conn: duckdb.DuckDBPyConnection) -> None:
+    """Session settings, the contract's tables (idempotent) and the parsing macros, on a connection whose default
+    catalog is the lake (``USE lake``)."""
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
     sql.run(conn, "internal/schema")
+    sql.run(conn, "internal/landed_batches")
     sql.run(conn, "internal/macros")
-    ensure_raw_view(conn, landing)
 
 
-def ensure_raw_view(conn: duckdb.DuckDBPyConnection, landing: Path) -> None:
-    """``raw_messages``: a view over the landed Parquet batches already ingested (contract §5 allows a view),
-    (re)defined only when it is missing or points elsewhere, so a build adds no schema change to the catalog.
+def ensure_raw_view(conn: duckdb.DuckDBPyConnection, batches: str) -> None:
+    """``raw_messages``: a view over the landed Parquet batches already ingested (contract §5 allows a view), at
+    ``batches`` (a directory or prefix: ``LakeSettings.batch_location``); (re)defined by the ingest only when it is
+    missing or points elsewhere, so a build adds no schema change to the catalog (and a view over no file yet,
+    which DuckDB refuses, is never defined).
 
     DDL takes no bound parameters, so the landing path is written as a properly escaped SQL string literal.
     Readers see exactly the batches of their snapshot, even while new files land.
     """
-    pattern = sql.literal(str(landing.resolve() / "batches" / "*.parquet"))
+    pattern = sql.literal(batches + "*.parquet")
     definition = (
         "CREATE VIEW raw_messages AS SELECT mq_msg_id, mq_topic, tags, keys, queue_id, queue_offset, "
         f"born_timestamp, reconsume_times, body, received_at, batch_id FROM read_parquet({pattern}) "
@@ -121,7 +123,7 @@ def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnectio
                 time.sleep(0.005)
         conn = open_writer_connection(paths)
         try:
-            prepare(conn, paths.landing)
+            prepare(conn)
         except BaseException:
             conn.close()
             raise

@@ -86,7 +86,7 @@ def _s3_secret(conn: duckdb.DuckDBPyConnection, settings: LakeSettings) -> None:
     if settings.s3_endpoint:
         options["ENDPOINT"] = settings.s3_endpoint
     body = ", ".join(f"{key} {sql.literal(value)}" for key, value in options.items())
-    conn.execute(f"CREATE OR REPLACE TEMP SECRET jushita_s3 (TYPE s3, {body})")
+    conn.execute(f"CREATE OR REPLACE SECRET jushita_s3 (TYPE s3, {body})")
 
 
 def _prepare_sqlite_catalog(settings: LakeSettings) -> None:

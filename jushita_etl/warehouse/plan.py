@@ -1,7 +1,7 @@
 """What a build has to do, from the warehouse's own state: the one planner of `jushita-etl build` and of the
 landing sensor, so CLI builds and the Dagster daemon never redo each other's work.
 
-Work is: landed batches the catalog has not ingested, platform messages queued for the event tables, fact or
+Work is: landed batches the catalog has not ingested (or this data directory's batches not shipped to it yet), platform messages queued for the event tables, fact or
 scenario keys to refold, or commits that no publish has made visible yet (a run that failed before its last step,
 or a backfill from the UI). The event dates of the plan (queued messages, and the manifest's hints of the new
 batches) are what the run's partition range reports.
@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from jushita_etl.landing.manifest import read_manifest
-from jushita_etl.warehouse import lake, steps
+from jushita_etl.warehouse import lake, landed, steps
 
 
 @dataclass
@@ -33,10 +33,11 @@ class Plan:
 
 def plan(conn: duckdb.DuckDBPyConnection, landing: Path) -> Plan:
     """The plan, on a connection to the catalog's newest state (the writer's, or a read-only one)."""
-    new = steps.new_batches(conn, landing)
-    hinted = _hinted_dates(new.values())
+    new = steps.new_batches(conn)
+    unshipped = landed.unshipped(conn, landing)
+    hinted = _hinted_dates([*new.values(), *unshipped])
     refolds = conn.execute("SELECT EXISTS (FROM etl.pending_events) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
-    return Plan(len(new), sorted(hinted | set(steps.pending_dates(conn))), refolds, lake.unpublished(conn))
+    return Plan(len(new) + len(unshipped), sorted(hinted | set(steps.pending_dates(conn))), refolds, lake.unpublished(conn))
 
 
 def plan_from_manifest(landing: Path) -> Plan:

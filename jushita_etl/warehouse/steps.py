@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
-from jushita_etl.landing.manifest import read_manifest
-from jushita_etl.warehouse import db, sql
+from jushita_etl.settings import Paths, lake
+from jushita_etl.warehouse import db, landed, sql
 
 @dataclass(frozen=True)
 class EventTable:
@@ -71,14 +70,16 @@ class IngestResult:
     affected_dates: list[date]
 
 
-def new_batches(conn: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, dict]:
-    """Manifest entries (by batch id) of landed batches the warehouse has not ingested yet."""
-    known = {row[0] for row in conn.execute("SELECT batch_id FROM etl.ingested_batches").fetchall()}
-    return {entry["batch_id"]: entry for entry in read_manifest(landing)[0]
-            if entry["batch_id"] not in known and (landing / entry["file"]).exists()}
+def new_batches(conn: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """The batches the catalog lists (``etl.landed_batches``, see landed.py) that the warehouse has not ingested
+    yet, by batch id: their file (path or URI), rows and event-date hints."""
+    rows = conn.execute(
+        "SELECT batch_id, file, rows, event_dates FROM etl.landed_batches "
+        "WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches) ORDER BY batch_id").fetchall()
+    return {batch_id: {"file": file, "rows": n, "event_dates": dates or []} for batch_id, file, n, dates in rows}
 
 
-def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict]) -> bool:
+def any_new_deliveries(conn: duckdb.DuckDBPyConnection, new: dict[str, dict]) -> bool:
     """Whether the batches not yet ingested (``new``, from new_batches) hold a delivery (mq_msg_id) the warehouse
     has not seen: cheap next to the parse (it reads one narrow column, and nothing at all while the warehouse is
     empty)."""
@@ -86,37 +87,40 @@ def any_new_deliveries(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict
         return False
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM etl.deliveries)").fetchone()[0]:
         return any(entry["rows"] for entry in new.values())
-    files = [str(landing / entry["file"]) for entry in new.values()]
+    files = [entry["file"] for entry in new.values()]
     return conn.execute(
         "SELECT EXISTS (SELECT 1 FROM read_parquet($files) "
         "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries))", {"files": files}).fetchone()[0]
 
 
-def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict] | None = None) -> int:
-    """Bring every landed batch not yet ingested into the warehouse (idempotent). Returns how many batches it took;
-    ``report_ingested`` tells what they held. ``new``: new_batches(conn, landing), when the caller has it."""
-    new = new_batches(conn, landing) if new is None else new
+def ingest(conn: duckdb.DuckDBPyConnection, paths: Paths) -> int:
+    """Ship this data directory's landed batches to the catalog (landed.ship), then bring every batch the catalog
+    lists and the warehouse has not ingested into it (idempotent). Returns how many batches it took;
+    ``report_ingested`` tells what they held."""
+    settings = lake(paths)
+    landed.ship(conn, paths, settings)
+    new = new_batches(conn)
     if not new:
         return 0
     try:
-        _ingest_batches(conn, landing, new, validate_json=False)
+        _ingest_batches(conn, new, validate_json=False)
     except duckdb.InvalidInputException:
         # an object-shaped body or content that is malformed JSON after all (or another input error): the
         # transaction is rolled back, and the parse runs again checking every object before reading it, which
         # quarantines such input instead of failing on it (see envelopes in sql/internal/parse_deliveries.sql)
-        _ingest_batches(conn, landing, new, validate_json=True)
+        _ingest_batches(conn, new, validate_json=True)
+    db.ensure_raw_view(conn, settings.batch_location(paths))
     return len(new)
 
 
 _DELIVERY_COLUMNS = "mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, event_date"
 
 
-def _ingest_batches(conn: duckdb.DuckDBPyConnection, landing: Path, new: dict[str, dict], *,
-                    validate_json: bool) -> None:
+def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, validate_json: bool) -> None:
     """One transaction: the parse (into the temporary new_deliveries), the new canonical copies queued, the
     deliveries recorded, the quarantine rows and the batches marked ingested. Failing anywhere leaves the batches
     new to the next ingest, which does all of it again."""
-    files = [str(landing / entry["file"]) for entry in new.values()]
+    files = [entry["file"] for entry in new.values()]
     try:
         with db.transaction(conn):
             sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})

@@ -46,7 +46,7 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     keys = sorted(context.partition_keys)
     applied = {}
     with warehouse.writer() as conn:
-        steps.ingest(conn, warehouse.paths.landing)
+        steps.ingest(conn, warehouse.paths)
         for table in steps.EVENT_TABLES:
             by_date = steps.apply_events(conn, table)
             # dates outside the run's range (before the first partition, or queued by an ingest after the run was

@@ -37,7 +37,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     materialization, whoever ingested it (a build parses new batches before its run starts). Then the quarantine
     rate check."""
     with warehouse.writer() as conn:
-        steps.ingest(conn, warehouse.paths.landing)  # often nothing is left: `jushita-etl build` ingests first
+        steps.ingest(conn, warehouse.paths)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())

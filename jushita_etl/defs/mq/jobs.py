@@ -8,6 +8,7 @@ import dagster as dg
 
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.warehouse.landed import Shipper
 
 if TYPE_CHECKING:
     from jushita_etl.mq.source import MQSettings
@@ -53,9 +54,11 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
     # that loads the code location, `jushita-etl build` included
     from jushita_etl.mq.consume import Bounds, run_consumer
 
+    shipper = Shipper(warehouse.paths)
     report = run_consumer(mq.settings(), warehouse.paths,
                           Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout,
-                                 duration=config.max_seconds))
+                                 duration=config.max_seconds), on_progress=shipper.tick)
+    shipper.final()
     context.log.info(f"landed {report.landed:,} deliveries, stopped by {report.stopped_by}")
     return dg.Output(report.landed, metadata={
         "deliveries_landed": report.landed, "rate_per_s": round(report.rate, 1), "batches": report.batches,

@@ -1,0 +1,125 @@
+"""Landing into the lake: the catalog's registry of landed batches (``etl.landed_batches``).
+
+Each machine lands into its own landing zone (the consumer's write-ahead log on local disk, fsynced before a
+message is acknowledged, compacted into Parquet batches listed in the local manifest). ``ship`` then makes those
+batches the lake's: it registers each batch in the catalog, so a build anywhere reads exactly the batches the catalog
+lists, and no file is shared between machines but the catalog and the data path.
+
+* **Embedded lake** (the default settings): the batch stays where it landed and its local path is registered.
+* **Shared lake** (``JUSHITA_CATALOG`` or ``JUSHITA_LAKE_PATH`` set): the batch is first copied to
+  ``<lake data path>/landing/<batch_id>.parquet`` (a local or mounted directory: written, fsynced, renamed; S3:
+  written by DuckDB), then registered. A crash between the two copies it again; registering is idempotent.
+
+``ship`` runs where batches land (``jushita-etl land``, the consumer while it runs and when it stops) and at the
+start of every ingest, which also covers batches a crashed consumer left unshipped once they are recovered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+from jushita_etl.landing.manifest import fsync_dir, read_manifest
+from jushita_etl.settings import LakeSettings, Paths, lake
+from jushita_etl.warehouse import db, sql
+
+
+def ship(conn: duckdb.DuckDBPyConnection, paths: Paths, settings: LakeSettings | None = None) -> int:
+    """Register the local manifest's batches that the catalog does not list yet (copying them to the lake first
+    when it is shared). Returns how many. ``conn``: a connection with the lake attached as the default catalog."""
+    settings = settings or lake(paths)
+    if not read_manifest(paths.landing)[0]:
+        return 0
+    sql.run(conn, "internal/landed_batches")
+    new = unshipped(conn, paths.landing)
+    if not new:
+        return 0
+    files = [_place(conn, paths.landing / e["file"], e["batch_id"], settings, paths) for e in new]
+    with db.transaction(conn):
+        conn.execute(
+            "INSERT INTO etl.landed_batches SELECT unnest($ids), unnest($files), unnest($rows), "
+            "unnest($dates), now()::TIMESTAMP",
+            {"ids": [e["batch_id"] for e in new], "files": files, "rows": [e["rows"] for e in new],
+             "dates": [list(e.get("event_dates", [])) for e in new]})
+    return len(new)
+
+
+def _place(conn: duckdb.DuckDBPyConnection, source: Path, batch_id: str, settings: LakeSettings, paths: Paths) -> str:
+    """The batch's registered location: where it landed (embedded lake) or its copy in the lake (shared)."""
+    if not settings.shared:
+        return str(source.resolve())
+    target = settings.batch_location(paths) + f"{batch_id}.parquet"
+    if settings.on_s3:  # COPY takes no bound parameters: both paths are escaped literals
+        conn.execute(f"COPY (FROM read_parquet({sql.literal(str(source))})) TO {sql.literal(target)} (FORMAT parquet)")
+        return target
+    directory = Path(target).parent
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".{batch_id}.parquet.{os.getpid()}.tmp"
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(partial, target)
+    fsync_dir(directory)
+    return target
+
+
+def ship_once(paths: Paths) -> int:
+    """``ship`` on a connection of its own (a landing process, not the build's writer, so no lock): registrations
+    from several machines are separate catalog transactions, which DuckLake retries when they conflict."""
+    conn = db.open_writer_connection(paths)
+    try:
+        return ship(conn, paths)
+    finally:
+        conn.close()
+
+
+def unshipped(conn: duckdb.DuckDBPyConnection, landing: Path) -> list[dict]:
+    """The local manifest's entries that the catalog does not list yet."""
+    entries = [e for e in read_manifest(landing)[0] if (landing / e["file"]).exists()]
+    if not entries:
+        return []
+    if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND schema_name = 'etl' AND table_name = 'landed_batches'").fetchone()[0]:
+        return entries
+    known = {row[0] for row in conn.execute(
+        "SELECT batch_id FROM etl.landed_batches WHERE batch_id IN (SELECT unnest($ids))",
+        {"ids": [e["batch_id"] for e in entries]}).fetchall()}
+    return [e for e in entries if e["batch_id"] not in known]
+
+
+class Shipper:
+    """Ships a landing process's batches to a shared lake while it runs (``tick``, e.g. a consumer's progress
+    callback, at most every ``every`` seconds) and when it stops (``final``). With the embedded lake it does
+    nothing: the build ships the local batches itself. A failure (the catalog unreachable, say) never stops
+    landing: the batches stay durable on local disk and the next tick ships them; ``final`` reports it."""
+
+    def __init__(self, paths: Paths, every: float = 5.0):
+        self.paths, self.every = paths, every
+        self.enabled = lake(paths).shared
+        self.shipped, self.error = 0, None
+        self._last = 0.0
+
+    def tick(self, *_) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self._last >= self.every:
+            self._last = now
+            self._ship()
+
+    def final(self) -> None:
+        if self.enabled:
+            self._ship()
+            if self.error is not None:
+                raise RuntimeError(f"landed batches could not be shipped to the lake ({lake(self.paths).describe()}): "
+                                   f"{self.error}; they stay in {self.paths.landing} and ship on the next run")
+
+    def _ship(self) -> None:
+        try:
+            self.shipped += ship_once(self.paths)
+            self.error = None
+        except Exception as exc:  # noqa: BLE001 - reported by final(); landing goes on
+            self.error = str(exc).strip().splitlines()[0]
