@@ -125,6 +125,7 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, va
         with db.transaction(conn):
             sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})
             sql.run(conn, "internal/pending_events")  # before the new deliveries join the ones seen before
+            sql.run(conn, "internal/ingest_counts")
             conn.execute(f"INSERT INTO etl.deliveries SELECT {_DELIVERY_COLUMNS} FROM new_deliveries")
             sql.run(conn, "internal/quarantine_deliveries")
             # The few bodies that are not valid UTF-8 are decoded here, each invalid sequence replaced by U+FFFD as

@@ -145,3 +145,9 @@ CREATE TABLE IF NOT EXISTS distributor_daily (
     orders_paid BIGINT, orders_shipped BIGINT, orders_succeeded BIGINT, orders_closed BIGINT,
     paid_amount DECIMAL(18,2), refunds_succeeded BIGINT, refund_amount DECIMAL(18,2), events BIGINT
 );
+
+-- What each ingest added, for the reconciliation (sql/internal/reconciliation.sql): kept as it happens, in the
+-- ingest's own transaction, so it is never recounted over all history. messages: platform messages first seen.
+CREATE TABLE IF NOT EXISTS etl.ingest_counts (
+    ingested_at TIMESTAMP, deliveries BIGINT, unmodelled BIGINT, modelled_copies BIGINT, messages BIGINT
+);
