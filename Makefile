@@ -44,7 +44,7 @@ bench: install
 	$(BIN)/python bench/run.py
 
 ui: install
-	JUSHITA_DATA_DIR=$(CURDIR)/data $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/jushita-etl ui --data-dir $(CURDIR)/data --port 3000
 
 clean:
 	rm -rf data bench/work
