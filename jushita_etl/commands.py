@@ -50,13 +50,18 @@ def _register_build(sub, common):
     p.set_defaults(func=cmd_build)
 
 
-def cmd_sql(args) -> int:
+def _reader(args):
+    """The analysts' read-only connection, or one clear line when there is nothing to read."""
     from jushita_etl.warehouse import lake
 
     try:
-        conn = lake.reader(_paths(args))
+        return lake.reader(_paths(args))
     except (lake.NoWarehouseYet, lake.LakeUnavailable) as exc:
         raise UserError(str(exc)) from None
+
+
+def cmd_sql(args) -> int:
+    conn = _reader(args)
     try:
         if args.query is None:
             return _sql_session(conn)
@@ -134,13 +139,9 @@ ALERT_COLUMNS = ["alert_type", "seller_nick", "tid", "out_sid", "refund_id", "co
 
 
 def cmd_alerts(args) -> int:
-    from jushita_etl.warehouse import lake
     from jushita_etl.warehouse.sql import load
 
-    try:
-        conn = lake.reader(_paths(args))
-    except (lake.NoWarehouseYet, lake.LakeUnavailable) as exc:
-        raise UserError(str(exc)) from None
+    conn = _reader(args)
     try:
         cursor = conn.execute(load("analysis/open_alerts"), {"alert_type": args.type, "seller_nick": args.seller})
         columns = [d[0] for d in cursor.description]

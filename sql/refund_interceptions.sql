@@ -1,6 +1,6 @@
 -- refund_interceptions: one row per refund on a parcel that can still be stopped, key refund_id (contract v2 §6.2).
--- Computed in full from fact_refunds, fact_orders, fact_shipments and the watermark W = the largest pub_time of the
--- six event tables (§6; NULL on an empty warehouse, and then no row). Listed: status WAIT_SELLER_AGREE,
+-- Computed in full from fact_refunds, fact_orders, fact_shipments and the watermark view (W, the largest pub_time of the
+-- six event tables, §6; NULL on an empty warehouse, and then no row). Listed: status WAIT_SELLER_AGREE,
 -- WAIT_BUYER_RETURN_GOODS, WAIT_SELLER_CONFIRM_GOODS or SUCCESS; tid not NULL; the order shipped (fact_orders.shipped_at
 -- not NULL, or the tid has a fact_shipments row); no shipment of the tid signed (signed_at not NULL or last_action
 -- 'SIGNED'; a NULL last_action counts as not SIGNED). The parcel columns come from the tid's shipment with the
@@ -8,18 +8,6 @@
 -- coalesce(created_at, last_event_at) to W / 360,000,000, rounded half away from zero in integer arithmetic, then
 -- scaled to DECIMAL(10,1) by a decimal (exact) multiplication.
 with
-
-watermark as (
-    select max(pub_time) as w
-    from (
-        select max(pub_time) as pub_time from trade_events
-        union all select max(pub_time) from refund_events
-        union all select max(pub_time) from item_events
-        union all select max(pub_time) from logistics_events
-        union all select max(pub_time) from rating_events
-        union all select max(pub_time) from fenxiao_events
-    )
-),
 
 refunds as (
     select

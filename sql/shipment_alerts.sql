@@ -1,5 +1,5 @@
 -- shipment_alerts: one row per alert, key (alert_type, tid, out_sid) (contract v2 §6.1). Computed in full from
--- fact_shipments, fact_orders and the watermark W = the largest pub_time of the six event tables (§6; NULL on an
+-- fact_shipments, fact_orders and the watermark view (W, the largest pub_time of the six event tables, §6; NULL on an
 -- empty warehouse, and then no row). Each shipment gets at most one alert, the first whose condition holds in the
 -- order delivery_failed, delivery_stalled, transport_stalled, pickup_delayed; each order gets consign_delayed (paid,
 -- not shipped / finished / closed, no fact_shipments row, out_sid NULL). "last_action is not SIGNED" holds for a
@@ -9,18 +9,6 @@
 -- microseconds > hours * 3,600,000,000. hours_open is exact: tenths of an hour = microseconds / 360,000,000 rounded
 -- half away from zero in integer arithmetic, then scaled to DECIMAL(10,1) by a decimal (exact) multiplication.
 with
-
-watermark as (
-    select max(pub_time) as w
-    from (
-        select max(pub_time) as pub_time from trade_events
-        union all select max(pub_time) from refund_events
-        union all select max(pub_time) from item_events
-        union all select max(pub_time) from logistics_events
-        union all select max(pub_time) from rating_events
-        union all select max(pub_time) from fenxiao_events
-    )
-),
 
 shipments as (
     select

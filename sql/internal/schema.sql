@@ -115,6 +115,19 @@ CREATE TABLE IF NOT EXISTS sync_users (
 -- Outcome of each sync_users refresh (whether the TOP gateway answered), for its asset check.
 CREATE TABLE IF NOT EXISTS etl.sync_users_refreshes (checked_at TIMESTAMP, reachable BOOLEAN, error VARCHAR);
 
+-- The warehouse watermark W of contract v2 §6: the newest pub_time of the six event tables (NULL when they are
+-- empty). Event time, not the clock, so a replay answers as the live stream did; the scenario models read it.
+CREATE VIEW IF NOT EXISTS watermark AS
+SELECT max(pub_time) AS w
+FROM (
+    SELECT max(pub_time) AS pub_time FROM trade_events
+    UNION ALL SELECT max(pub_time) FROM refund_events
+    UNION ALL SELECT max(pub_time) FROM item_events
+    UNION ALL SELECT max(pub_time) FROM logistics_events
+    UNION ALL SELECT max(pub_time) FROM rating_events
+    UNION ALL SELECT max(pub_time) FROM fenxiao_events
+);
+
 -- The business scenarios of contract v2 §6 (sql/<table>.sql computes each; jushita_etl/warehouse/scenarios.py
 -- refreshes them).
 CREATE TABLE IF NOT EXISTS shipment_alerts (
