@@ -234,6 +234,49 @@ def _register_ui(sub, common):
     p.set_defaults(func=cmd_ui)
 
 
+def cmd_status(args) -> int:
+    from jushita_etl.build import ensure_dagster_home
+    from jushita_etl.status import collect
+    from jushita_etl.warehouse import lake
+
+    import dagster as dg
+
+    ensure_dagster_home()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            status = collect(_paths(args), instance)
+    except lake.LakeUnavailable as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(status.as_dict(), default=str) + b"\n")
+    else:
+        print("consumers:         " + (", ".join(f"{c['log']} {'alive' if c['alive'] else 'DEAD'}, last landed "
+                                                f"{c['last_landed'] or '-'}" for c in status.consumers) or "none here"))
+        print(f"backlog:           {status.backlog_batches} batch(es) landed, not built"
+              + (f" (oldest landed {status.oldest_unbuilt_landed_at})" if status.oldest_unbuilt_landed_at else ""))
+        print(f"last published:    {status.last_published_at or '-'}")
+        for job, run in status.last_runs.items():
+            print(f"{'last ' + job + ':':<19}{run['status']}, {run['seconds']} s, ended {run['ended']}")
+        print(f"watermark:         {status.watermark or '-'}"
+              + (f" ({status.watermark_lag_hours} h behind the clock)" if status.watermark_lag_hours is not None else ""))
+        print(f"quarantine rate:   {status.quarantine_rate if status.quarantine_rate is not None else '-'} "
+              f"of {status.deliveries:,} deliveries")
+        print("open alerts:       " + (", ".join(f"{k} {n:,}" for k, n in status.open_alerts.items()) or "none"))
+        for problem in status.problems:
+            print(f"NEEDS A PERSON:    {problem}")
+    return 1 if status.problems else 0
+
+
+@subcommand
+def _register_status(sub, common):
+    p = sub.add_parser("status", parents=[common], help="consumers, backlog, last build, watermark, quarantine, alerts; "
+                       "exits 1 when something needs a person")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_status)
+
+
 ANALYST_QUERIES = [
     ("GMV by day", "gmv_by_day"),
     ("Refund rate by seller", "refund_rate_by_seller"),

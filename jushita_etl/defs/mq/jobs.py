@@ -40,8 +40,10 @@ class MQResource(dg.ConfigurableResource):
 
 
 class ConsumeConfig(dg.Config):
-    max_seconds: float = 600.0
-    idle_timeout: float = 30.0
+    max_seconds: float = 3600.0
+    """A run consumes for an hour, then the sensor starts the next one within seconds (its records stay bounded)."""
+    idle_timeout: float = 0.0
+    """0: an idle queue does not end the run (a consumer is always attached while the sensor is on)."""
     max_messages: int = 0
 
 
@@ -53,10 +55,17 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
     # imported here, not with the definitions: the consumer brings pyarrow and numpy (0.13 s) into every process
     # that loads the code location, `jushita-etl build` included
     from jushita_etl.mq.consume import Bounds, run_consumer
+    from jushita_etl.mq.remoting import ProbeError, probe_route
 
+    settings = mq.settings()
+    try:  # an unreachable name server or broker, a missing topic or refused credentials: the run fails, saying so
+        probe_route(settings.namesrv, settings.topic, access_key=settings.access_key, secret_key=settings.secret_key,
+                    channel=settings.channel)
+    except ProbeError as exc:
+        raise dg.Failure(f"consumer cannot start: {exc}") from None
     shipper = Shipper(warehouse.paths)
-    report = run_consumer(mq.settings(), warehouse.paths,
-                          Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout,
+    report = run_consumer(settings, warehouse.paths,
+                          Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout or None,
                                  duration=config.max_seconds), on_progress=shipper.tick)
     shipper.final()
     context.log.info(f"landed {report.landed:,} deliveries, stopped by {report.stopped_by}")
@@ -71,7 +80,7 @@ def consume_job():
     consume_bounded()
 
 
-@dg.sensor(job=consume_job, minimum_interval_seconds=30,
+@dg.sensor(job=consume_job, minimum_interval_seconds=5,
            default_status=dg.DefaultSensorStatus.RUNNING if os.environ.get("JUSHITA_MQ_NAMESRV") else dg.DefaultSensorStatus.STOPPED)
 def consume_sensor(context: dg.SensorEvaluationContext, mq: MQResource):
     """Keep one bounded consume run going: launch one whenever none is queued or running."""
