@@ -14,9 +14,9 @@ from support import delivery, envelope, write_replay
 import jushita_etl
 from jushita_etl.build import run_build
 from jushita_etl.cli import land_files
-from jushita_etl.settings import paths
+from jushita_etl.settings import lake as lake_settings, paths
 from jushita_etl.simulate.feed import FeedConfig, write_feed
-from jushita_etl.warehouse import db, lake, steps
+from jushita_etl.warehouse import db, lake, landed, steps
 
 TABLES = ["quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]
 TRADE = next(t for t in steps.EVENT_TABLES if t.name == "trade_events")
@@ -122,9 +122,16 @@ def test_the_reconciliation_is_what_the_published_build_holds(one_build):
         assert steps.reconcile(published) == counted
         events = sum(published.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in steps.EVENT_TABLES)
         quarantined = published.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        # and the deliveries, duplicates and unmodelled deliveries, counted again over everything landed
+        recounted = published.execute(
+            "SELECT (SELECT count(DISTINCT mq_msg_id) FROM raw_messages), "
+            "count(*) FILTER (WHERE reason IS NULL AND domain IS NOT NULL) "
+            "- count(DISTINCT (domain, message_id)) FILTER (WHERE reason IS NULL AND domain IS NOT NULL), "
+            "count(*) FILTER (WHERE reason IS NULL AND domain IS NULL) FROM etl.deliveries").fetchone()
     finally:
         published.close()
     assert (events, quarantined) == (counted.events, counted.quarantined)
+    assert recounted == (counted.deliveries, counted.duplicates, counted.unmodelled)
 
 
 def _raw_messages_reports(instance) -> list[dict]:
@@ -277,9 +284,9 @@ def test_three_arrival_chunks_equal_landing_everything_then_one_build(tmp_path, 
 
 
 def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, feed, one_build, instance, monkeypatch):
-    """A run that applied new events and refolded the facts but could not publish them (the catalog unreachable at
-    the last step) leaves nothing pending: analysts still see the previous build, and the next build must still
-    publish the work, not report that there is nothing new."""
+    """A run that applied new events and refolded the facts but could not publish them (a full disk at its last
+    step) leaves nothing pending: analysts still see the previous build, and the next build must still publish the
+    work, not report that there is nothing new."""
     from jushita_etl.build import BuildFailed
 
     _, expected, _ = one_build
@@ -387,7 +394,7 @@ def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_pa
     before = snapshot(p)
     land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
     with db.writer(p) as conn:
-        assert steps.ingest(conn, p.landing) == 1
+        assert steps.ingest(conn, p) == 1
         steps.apply_events(conn, TRADE)
         applied = conn.execute("SELECT count(*) FROM trade_events").fetchone()[0]
         assert applied > len(before["trade_events"])
@@ -471,7 +478,7 @@ def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_comp
     for p in (clean, failed):
         land_files([str(feed)], p.landing, quiet=True)
     with db.writer(clean) as conn:
-        steps.ingest(conn, clean.landing)
+        steps.ingest(conn, clean)
 
     real_run = sql.run
 
@@ -482,12 +489,12 @@ def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_comp
 
     monkeypatch.setattr(sql, "run", disk_full_after_the_quarantine)
     with pytest.raises(OSError), db.writer(failed) as conn:
-        steps.ingest(conn, failed.landing)
+        steps.ingest(conn, failed)
     monkeypatch.undo()
     with db.writer(failed) as conn:
         for table in ["etl.deliveries", "etl.pending_events", "etl.ingested_batches", "quarantine"]:
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
-        assert steps.ingest(conn, failed.landing) > 0
+        assert steps.ingest(conn, failed) > 0
     ingested = _ingested(failed)
     assert ingested == _ingested(clean)
     assert len(ingested[next(q for q in ingested if "etl.deliveries" in q)]) > 10_000
@@ -543,7 +550,7 @@ def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(t
     land(p, tmp_path, [create(5252, "WAIT_BUYER_PAY", "1.00", "2026-11-12 10:00:00", BORN + 5_000, "Y-LATER", 52)],
          "y-later")
     with db.writer(p) as conn:
-        steps.ingest(conn, p.landing)
+        steps.ingest(conn, p)
         assert conn.execute("SELECT count(*) FROM etl.pending_events WHERE message_id = 5252").fetchone()[0] == 1
     land(p, tmp_path, [create(5252, "TRADE_CLOSED", "2.00", "2026-11-10 09:00:00", BORN, "Y-EARLIER", 52)],
          "y-earlier")
@@ -589,9 +596,10 @@ def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, feed):
         lakehouse = paths(tmp_path / f"validate-{validate}")  # a lake of its own, over the same landed batches
         conn = db.open_writer_connection(lakehouse)
         try:
-            db.prepare(conn, p.landing)
-            new = steps.new_batches(conn, p.landing)
-            steps._ingest_batches(conn, p.landing, new, validate_json=validate)
+            db.prepare(conn)
+            landed.ship(conn, p, lake_settings(lakehouse))
+            new = steps.new_batches(conn)
+            steps._ingest_batches(conn, new, validate_json=validate)
             ingested[validate] = [conn.execute(query).fetchall() for query in [
                 "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id",
                 "SELECT * FROM etl.pending_events ORDER BY domain, message_id",
@@ -636,11 +644,6 @@ def test_a_writer_opens_on_a_data_dir_with_nothing_landed_yet(tmp_path):
         assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0
 
 
-def _land_one(p, tmp_path) -> None:
-    """One landed delivery, for the tests of the writer lock alone."""
-    land(p, tmp_path, [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1}))], "one")
-
-
 def _lock_is_free(p) -> bool:
     """Whether another open of the lock file (as another process would) can take the writer lock now."""
     import fcntl
@@ -658,7 +661,6 @@ def test_a_writer_handed_over_is_taken_by_the_next_writer_of_the_process(tmp_pat
     from concurrent.futures import ThreadPoolExecutor
 
     p = paths(tmp_path / "data")
-    _land_one(p, tmp_path)
     with db.writer(p, hand_over=True) as conn:
         conn.execute("CREATE TEMP TABLE only_on_this_connection (x INTEGER)")
     assert not _lock_is_free(p)  # still held, for the next writer
@@ -684,7 +686,6 @@ def test_a_writer_waiting_for_the_lock_takes_one_handed_over_meanwhile(tmp_path)
     import threading
 
     p = paths(tmp_path / "data")
-    _land_one(p, tmp_path)
     holding, waiting = threading.Event(), threading.Event()
 
     def ingest():  # holds the writer until the other thread waits for it, then hands it over

@@ -18,7 +18,7 @@ def test_definitions_load():
             "fact_rating_impressions", "published_warehouse"} <= keys
     repo = definitions.get_repository_def()
     assert {"landing_sensor", "consume_sensor"} <= {s.name for s in repo.sensor_defs}
-    assert {"daily_reconciliation", "events_job_schedule"} <= {s.name for s in repo.schedule_defs}
+    assert {"daily_reconciliation", "lake_maintenance_hourly"} <= {s.name for s in repo.schedule_defs}
     for job in ("ingest_job", "events_job", "facts_job", "warehouse_job", "consume_job"):
         definitions.resolve_job_def(job)
 
@@ -44,11 +44,18 @@ def test_dates_outside_the_partition_set_belong_to_its_end_partitions():
     assert partition_key_for(last + timedelta(days=3)) == keys[-1]  # and the last every day after
 
 
-def test_landing_sensor_requests_each_event_date_once(tmp_path, instance):
+def test_landing_sensor_requests_one_build_over_the_planned_dates(tmp_path, instance):
+    """The sensor plans from the warehouse's own state, as `jushita-etl build` does: nothing landed, no run; new
+    batches, one warehouse_job run over their event dates; no second run while one waits to start; and nothing
+    once a build (here the CLI's) has done the work."""
+    from jushita_etl.build import run_build
+    from jushita_etl.defs.landing.sensors import RANGE_END_TAG, RANGE_START_TAG
+    from jushita_etl.settings import paths
+
     warehouse = WarehouseResource(data_dir=str(tmp_path))
 
-    def tick(cursor=None):
-        with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse}) as context:
+    def tick():
+        with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
             return landing_sensor(context)
 
     assert isinstance(tick(), dg.SkipReason)
@@ -56,16 +63,17 @@ def test_landing_sensor_requests_each_event_date_once(tmp_path, instance):
     records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1}, pub_time=day + " 10:00:00"))
                for day in ("2026-11-09", "2026-11-10", "2026-11-10", "2026-11-01")]
     land_files([str(write_replay(tmp_path / "f.jsonl", records))], tmp_path / "landing", quiet=True)
-    result = tick()
-    by_job = {}
-    for request in result.run_requests:
-        by_job.setdefault(request.job_name, []).append(request)
-    assert len(by_job["ingest_job"]) == 1
-    assert sorted(r.partition_key for r in by_job["events_job"]) == ["2026-11-01", "2026-11-09", "2026-11-10"]
-    assert len({r.run_key for r in result.run_requests}) == len(result.run_requests)
+    request = tick()
+    assert isinstance(request, dg.RunRequest) and request.job_name == "warehouse_job"
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-11-01", "2026-11-10")
+    assert request.tags["jushita/new_batches"] == "1"
 
-    # the next tick starts from the returned cursor: nothing new, nothing requested
-    assert isinstance(tick(result.cursor), dg.SkipReason)
+    waiting = instance.add_run(dg.DagsterRun(job_name="warehouse_job", status=dg.DagsterRunStatus.NOT_STARTED))
+    assert isinstance(tick(), dg.SkipReason)  # the run waiting to start takes the new work
+    instance.delete_run(waiting.run_id)
+
+    run_build(paths(tmp_path), instance=instance)
+    assert isinstance(tick(), dg.SkipReason)  # nothing left to plan
 
 
 def test_consume_sensor(instance):

@@ -14,18 +14,10 @@ from jushita_etl.warehouse.db import open_writer_connection, prepare
 
 @pytest.fixture(scope="module")
 def conn(tmp_path_factory):
-    """A writer connection to a lakehouse of its own, prepared as the pipeline prepares it (the raw_messages view
-    needs a landed batch to point at: one delivery is landed first)."""
-    from support import delivery, envelope, write_replay
-
-    from jushita_etl.cli import land_files
-
-    tmp = tmp_path_factory.mktemp("p")
-    p = paths(tmp / "data")
-    feed = write_replay(tmp / "one.jsonl", [delivery(envelope("taobao_trade_TradeCreate", {"tid": 1}))])
-    land_files([str(feed)], p.landing, quiet=True)
-    c = open_writer_connection(p)
-    prepare(c, p.landing)
+    """A writer connection to a lakehouse of its own, prepared as the pipeline prepares it (the macros are defined
+    on the lake's connection)."""
+    c = open_writer_connection(paths(tmp_path_factory.mktemp("p") / "data"))
+    prepare(c)
     yield c
     c.close()
 
