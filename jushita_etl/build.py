@@ -145,15 +145,18 @@ SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TA
 
 
 def _summarize(paths: Paths, report: BuildReport) -> None:
-    """Row counts of the published build, and its reconciliation when no run counted it."""
+    """Row counts of the published build (not after a build with nothing new: the same as before), and its
+    reconciliation when no run counted it."""
     try:
         conn = db.reader(paths)
     except lake.NoWarehouseYet:
         return
     try:
-        for name in SUMMARY_TABLES:
+        for name in [] if report.nothing_new else SUMMARY_TABLES:
             report.tables[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        report.quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
+        if not report.nothing_new:
+            report.quarantined = dict(conn.execute(
+                "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
         if report.reconciliation is None:
             report.reconciliation = steps.reconcile(conn)
     finally:

@@ -147,12 +147,10 @@ def publish(conn: duckdb.DuckDBPyConnection) -> int:
 
 def published_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int | None:
     """The last published snapshot (None before the first build published one)."""
-    has_table = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = $alias AND schema_name = 'etl' "
-        "AND table_name = 'published'", {"alias": alias}).fetchone()[0]
-    if not has_table:
+    try:
+        return conn.execute(f"SELECT max(snapshot_id) FROM {alias}.etl.published").fetchone()[0]
+    except duckdb.CatalogException:  # a catalog no build has prepared yet
         return None
-    return conn.execute(f"SELECT max(snapshot_id) FROM {alias}.etl.published").fetchone()[0]
 
 
 def unpublished(conn: duckdb.DuckDBPyConnection) -> bool:
