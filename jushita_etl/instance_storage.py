@@ -33,7 +33,7 @@ def _sync_at_wal_checkpoints(dbapi_connection, _connection_record) -> None:
     then appends to the log without syncing it, and the log is synced at each checkpoint. A process that crashes
     loses nothing committed; an OS crash or power cut can lose the last commits (run events), never corrupt the
     file. SQLite recommends it for WAL mode. The warehouse's own state never depends on the event log (what is
-    still to build lives in the DuckDB build database). Measured: a build of 1,000 deliveries records 215 events,
+    still to build lives in the lakehouse catalog). Measured: a build of 1,000 deliveries records 215 events,
     its run 1.19-1.76 s with a sync per commit (FULL, the default), 0.98-1.19 s with this."""
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 

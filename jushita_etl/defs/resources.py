@@ -15,7 +15,7 @@ from jushita_etl.warehouse.plan import Plan, plan, plan_from_manifest
 from jushita_etl.mq import DEFAULT_THREADS
 
 WAREHOUSE_POOL = "warehouse_writer"
-"""Concurrency pool of every asset that writes the build database: one writer at a time (dagster.yaml)."""
+"""Concurrency pool of every asset that writes the lakehouse: one writer at a time (dagster.yaml)."""
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -60,7 +60,7 @@ def ensure_raw_view(conn: duckdb.DuckDBPyConnection, batches: str) -> None:
         conn.execute(definition.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"))
 
 
-# Writers handed over from one block of this process to the next (see ``writer``): build database -> (the open
+# Writers handed over from one block of this process to the next (see ``writer``): build directory -> (the open
 # lock file holding the flock, the connection).
 _handed_over: dict[Path, tuple[IO, duckdb.DuckDBPyConnection]] = {}
 _handover_lock = threading.Lock()
@@ -73,7 +73,7 @@ def _take_handed_over(build_db: Path) -> tuple[IO, duckdb.DuckDBPyConnection] | 
 
 @contextmanager
 def writer(paths: Paths, *, timeout: float = 600.0, hand_over: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The single writer connection to the build database, held under an exclusive file lock.
+    """The single writer connection to the lakehouse, held under an exclusive file lock in the build directory.
 
     With ``hand_over``, a block that ends without an error keeps the lock and the open connection for the next
     ``writer`` of this process for the same database, on any thread, which takes them instead of waiting for the

@@ -1,5 +1,5 @@
 """Fact checks: one row per key (evaluated by ``fact_tables`` after each refold), and the reconciliation invariant
-of the contract §5 on the published file (evaluated by ``published_warehouse`` as it publishes)."""
+of the contract §5 on the snapshot being published (evaluated by ``published_warehouse`` as it publishes)."""
 
 import dagster as dg
 
@@ -20,11 +20,11 @@ fact_check_specs = unique_key_specs(FACT_KEYS, FACT_CHECK)
 reconciliation_spec = dg.AssetCheckSpec(
     "reconciliation", asset="published_warehouse",
     description="deliveries = event rows + duplicates + quarantined + unmodelled, over distinct mq_msg_id: the tables "
-    "of the file analysts read, with the parsed deliveries the pipeline keeps beside it.")
+    "of the snapshot analysts read, with what each ingest counted (etl.ingest_counts).")
 
 
 def reconciliation_result(result: steps.Reconciliation) -> dg.AssetCheckResult:
-    """The invariant as counted on the published file's contents (``published_warehouse``)."""
+    """The invariant as counted on the snapshot being published (``published_warehouse``)."""
     return dg.AssetCheckResult(
         check_name=reconciliation_spec.name, passed=result.holds, description=result.line(), metadata={
             "deliveries": result.deliveries, "events": result.events, "duplicates": result.duplicates,
