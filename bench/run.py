@@ -6,6 +6,8 @@ Sections (all on this machine, in one run):
   build        build of 1M landed deliveries (Dagster, in-process, real instance)
   history      the same ~30k-delivery day built on an empty warehouse, on 1M and on 5M deliveries of history: wall
                time, peak RSS, the scenario step's share, a no-op build
+  maintenance  200 micro-batches through the warehouse steps (ingest, events, facts, scenarios, publish), then the
+               hourly maintenance: data files and snapshots before and after
   intraday     one day landed in 10 arrival-ordered micro-batches, a build after each, while an analyst queries
                fact_orders in a loop (query latency during builds)
   dlt          our land+build vs dlt merge (dict rows) and dlt raw Arrow append, same corpus
@@ -42,18 +44,26 @@ def report(section: str, **values) -> None:
     print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in values.items()), flush=True)
 
 
+TIME = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+
+
 def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, float]:
     """Run a command; return (seconds, peak RSS MB of that process, stdout, CPU seconds of that process: user +
-    system, all threads; steadier than wall time on this shared VM, whose speed moves by a fifth over an hour)."""
+    system, all threads; steadier than wall time on this shared VM, whose speed moves by a fifth over an hour).
+    The peak RSS comes from GNU time where it is installed: the rusage this process gets from wait4 carried the
+    largest earlier child's peak into later children here."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    wrapped = [TIME, "-f", "bench-maxrss-kb %M", *cmd] if TIME else cmd
+    proc = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     out, err = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[0]} {cmd[1][:40] if len(cmd) > 1 else ''} failed: {err.strip()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
+    found = re.search(r"bench-maxrss-kb (\d+)", err)
+    rss_mb = int(found.group(1)) / 1024 if found else usage.ru_maxrss / 1024
+    return seconds, rss_mb, out, usage.ru_utime + usage.ru_stime
 
 
 def simulate(path: Path, lines: int, **kw) -> Path:
@@ -282,6 +292,58 @@ print(json.dumps({{"latencies": latencies, "errors": errors}}))
            target="last build within 1.2x of the first; analysts never fail or wait for a build")
 
 
+MAINTENANCE_CODE = """
+import json, sys, time
+from pathlib import Path
+from jushita_etl.cli import land_files
+from jushita_etl.settings import paths
+from jushita_etl.warehouse import db, lake, maintenance, scenarios, steps
+from datetime import timedelta
+data, feed, batches = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+lines = feed.read_bytes().splitlines(keepends=True)
+size = -(-len(lines) // batches)
+p = paths(data)
+seconds = []
+for i in range(batches):
+    part = data.parent / "maintenance-chunk.jsonl"
+    part.write_bytes(b"".join(lines[i * size:(i + 1) * size]))
+    land_files([str(part)], p.landing, quiet=True)
+    started = time.perf_counter()
+    with db.writer(p) as conn:
+        steps.ingest(conn, p)
+        for table in steps.EVENT_TABLES:
+            steps.apply_events(conn, table)
+        for fact in steps.FACT_TABLES:
+            steps.refold_fact(conn, fact)
+        for table in scenarios.SCENARIO_TABLES:
+            scenarios.refresh(conn, table)
+        lake.publish(conn)
+    seconds.append(time.perf_counter() - started)
+with db.writer(p) as conn:
+    before = maintenance.counts(conn)
+    report = maintenance.maintain(conn, timedelta(0))  # the published snapshot is kept whatever the retention
+    second = maintenance.maintain(conn, timedelta(0))  # the files the first pass merged away are deleted now
+    after = maintenance.counts(conn)
+files_on_disk = sum(1 for _ in (p.lake_dir / "data").rglob("*.parquet"))
+print(json.dumps({"batches": batches, "first_batch_seconds": round(seconds[0], 3),
+                  "last_batch_seconds": round(seconds[-1], 3), "files_before": before[0],
+                  "snapshots_before": before[1], "files_after": after[0], "snapshots_after": after[1],
+                  "parquet_files_on_disk_after": files_on_disk,
+                  "maintenance_seconds": round(report.seconds + second.seconds, 2)}))
+"""
+
+
+def bench_maintenance(batches: int = 200) -> None:
+    """Many small micro-batches make many small files and snapshots; the maintenance keeps them bounded."""
+    day = simulate(WORK / "day-31.jsonl", 31_800, start="2026-10-31", days=1, seed=32)
+    data = WORK / "maintenance" / "data"
+    shutil.rmtree(data.parent, ignore_errors=True)
+    data.parent.mkdir(parents=True)
+    out = child([sys.executable, "-c", MAINTENANCE_CODE, str(data), str(day), str(batches)])[2]
+    report("maintenance", **json.loads(out.strip().splitlines()[-1]),
+           target="file and snapshot counts bounded after 200 micro-batches")
+
+
 def bench_dlt(n: int, merge_n: int, runs: int = 3) -> None:
     """dlt on the same corpus as ours: the raw Arrow append on all of it, the merge (about 1k rows/s) on its first
     ``merge_n`` lines; our land+build on all of it."""
@@ -456,7 +518,7 @@ def bench_mq(n: int, threads: list[int]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="simulator,landing,build,history,intraday,dlt,mq")
+    parser.add_argument("--sections", default="simulator,landing,build,history,maintenance,intraday,dlt,mq")
     parser.add_argument("--histories", default="1000000,5000000", help="history sizes for the history section")
     parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that the benchmark runs")
@@ -475,6 +537,8 @@ def main() -> int:
         bench_build(n)
     if "history" in sections:
         bench_history([20_000] if args.quick else [int(x) for x in args.histories.split(",")])
+    if "maintenance" in sections:
+        bench_maintenance(20 if args.quick else 200)
     if "intraday" in sections:
         bench_intraday()
     if "dlt" in sections:

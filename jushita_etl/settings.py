@@ -6,6 +6,7 @@ Every command also takes ``--data-dir``; it wins over ``JUSHITA_DATA_DIR``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,11 +79,13 @@ class LakeSettings:
 
     def describe(self) -> str:
         """The catalog and data path for messages, without a password the connection string may carry."""
-        return f"catalog {_without_password(self.catalog)}, data path {self.data_path}"
+        return f"catalog {redact(self.catalog)}, data path {self.data_path}"
 
 
-def _without_password(catalog: str) -> str:
-    return " ".join("password=***" if part.startswith("password=") else part for part in catalog.split(" "))
+def redact(text: str) -> str:
+    """``text`` with the value of every ``password=`` of a connection string masked (catalog strings, and the
+    errors that quote them)."""
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
 
 
 def lake(paths_: Paths) -> LakeSettings:

@@ -124,11 +124,19 @@ def test_two_consumers_one_builder_one_reader_on_postgres_and_s3(tmp_path, catal
 
     broker = BrokerProcess()
     try:
-        published = run("publish", str(feed), "--namesrv", broker.address, "--topic", "JMS",
-                        "--data-dir", str(tmp_path / "publisher"))
-        assert published.returncode == 0, published.stderr
-        consumers = [consumer(tmp_path / f"consumer{i}", broker.address, "jushita-group", "JMS", "--idle-timeout", "4",
-                              env=shared) for i in (1, 2)]
+        # the topic exists before the consumers subscribe; both join the group before the feed is published, so the
+        # broker shares the queues between them
+        lines = feed.read_bytes().splitlines(keepends=True)
+        (tmp_path / "first.jsonl").write_bytes(lines[0])
+        (tmp_path / "rest.jsonl").write_bytes(b"".join(lines[1:]))
+        for part, started in (("first", False), ("rest", True)):
+            if started:
+                consumers = [consumer(tmp_path / f"consumer{i}", broker.address, "jushita-group", "JMS",
+                                      "--idle-timeout", "12", env=shared) for i in (1, 2)]
+                time.sleep(6)
+            published = run("publish", str(tmp_path / f"{part}.jsonl"), "--namesrv", broker.address, "--topic", "JMS",
+                            "--data-dir", str(tmp_path / "publisher"))
+            assert published.returncode == 0, published.stderr
         for proc in consumers:
             out, err = proc.communicate(timeout=240)
             assert proc.returncode == 0, err[-2000:]

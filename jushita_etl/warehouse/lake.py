@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from jushita_etl.settings import LakeSettings, Paths, lake
+from jushita_etl.settings import LakeSettings, Paths, lake, redact
 from jushita_etl.warehouse import sql
 
 ALIAS = "lake"
@@ -122,7 +122,7 @@ def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only
     try:  # ATTACH takes no bound parameters: the strings are escaped literals
         conn.execute(f"ATTACH {sql.literal('ducklake:' + settings.catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = redact(str(exc).strip().splitlines()[0])
         raise LakeUnavailable(f"cannot open the lakehouse ({settings.describe()}; JUSHITA_CATALOG / "
                               f"JUSHITA_LAKE_PATH): {first}") from None
 

@@ -34,7 +34,10 @@ def ship(conn: duckdb.DuckDBPyConnection, paths: Paths, settings: LakeSettings |
     settings = settings or lake(paths)
     if not read_manifest(paths.landing)[0]:
         return 0
-    sql.run(conn, "internal/landed_batches")
+    try:
+        conn.execute("SELECT 1 FROM etl.landed_batches LIMIT 0")
+    except duckdb.CatalogException:  # a new catalog: only then DDL, which concurrent shippers would conflict on
+        sql.run(conn, "internal/landed_batches")
     new = unshipped(conn, paths.landing)
     if not new:
         return 0
@@ -68,14 +71,25 @@ def _place(conn: duckdb.DuckDBPyConnection, source: Path, batch_id: str, setting
     return target
 
 
+SHIP_ATTEMPTS = 5
+
+
 def ship_once(paths: Paths) -> int:
-    """``ship`` on a connection of its own (a landing process, not the build's writer, so no lock): registrations
-    from several machines are separate catalog transactions, which DuckLake retries when they conflict."""
-    conn = db.open_writer_connection(paths)
-    try:
-        return ship(conn, paths)
-    finally:
-        conn.close()
+    """``ship`` on a connection of its own (a landing process, not the build's writer, so no lock). Registrations
+    from several machines are separate catalog transactions; one that conflicts with another's commit (two
+    consumers creating a new catalog's registry, say) is tried again on a fresh connection, which sees the other's
+    work: registering is idempotent."""
+    for attempt in range(SHIP_ATTEMPTS):
+        conn = db.open_writer_connection(paths)
+        try:
+            return ship(conn, paths)
+        except duckdb.TransactionException:
+            if attempt == SHIP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+        finally:
+            conn.close()
+    return 0
 
 
 def unshipped(conn: duckdb.DuckDBPyConnection, landing: Path) -> list[dict]:

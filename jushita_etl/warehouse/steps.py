@@ -79,20 +79,6 @@ def new_batches(conn: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     return {batch_id: {"file": file, "rows": n, "event_dates": dates or []} for batch_id, file, n, dates in rows}
 
 
-def any_new_deliveries(conn: duckdb.DuckDBPyConnection, new: dict[str, dict]) -> bool:
-    """Whether the batches not yet ingested (``new``, from new_batches) hold a delivery (mq_msg_id) the warehouse
-    has not seen: cheap next to the parse (it reads one narrow column, and nothing at all while the warehouse is
-    empty)."""
-    if not new:
-        return False
-    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM etl.deliveries)").fetchone()[0]:
-        return any(entry["rows"] for entry in new.values())
-    files = [entry["file"] for entry in new.values()]
-    return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM read_parquet($files) "
-        "WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries))", {"files": files}).fetchone()[0]
-
-
 def ingest(conn: duckdb.DuckDBPyConnection, paths: Paths) -> int:
     """Ship this data directory's landed batches to the catalog (landed.ship), then bring every batch the catalog
     lists and the warehouse has not ingested into it (idempotent). Returns how many batches it took;
@@ -161,27 +147,45 @@ def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
         "SELECT DISTINCT event_date FROM etl.pending_events ORDER BY 1").fetchall()]
 
 
-def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> dict[date, int]:
+@dataclass
+class Applied:
+    """What ``apply_events`` changed: the table's row count for each event date whose rows changed, and how many
+    of the message ids it wrote have more than one row (the unique-key check, on the ids this build touched: an
+    id only ever gets rows here, so the rest of the table cannot have changed)."""
+
+    rows_by_date: dict[date, int]
+    duplicated_ids: int
+
+
+def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> Applied:
     """Move the messages queued for ``table`` into it, in one transaction: a replaced message's row is deleted
     (only those ids are looked up), the new rows are inserted, and the fact keys of both are marked dirty. Returns
-    the table's row count for each event date the new rows have."""
+    what changed (``Applied``)."""
     domain = {"domain": table.domain}
     replaced = "message_id IN (SELECT message_id FROM etl.pending_events WHERE domain = $domain AND replaces)"
     try:
         with db.transaction(conn):
             conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}")
+            conn.execute("CREATE OR REPLACE TEMP TABLE changed_dates AS SELECT DISTINCT event_date FROM applied")
             if conn.execute("SELECT count(*) FROM etl.pending_events WHERE domain = $domain AND replaces",
                             domain).fetchone()[0]:
+                conn.execute(f"INSERT INTO changed_dates SELECT DISTINCT event_date FROM {table.name} WHERE {replaced}",
+                             domain)
                 _mark_dirty(conn, table, f"(SELECT * FROM {table.name} WHERE {replaced})", domain)
                 conn.execute(f"DELETE FROM {table.name} WHERE {replaced}", domain)
             conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM applied")
             _mark_dirty(conn, table, "applied", domain)
             conn.execute("DELETE FROM etl.pending_events WHERE domain = $domain", domain)
-            return dict(conn.execute(
-                f"SELECT event_date, count(*) FROM {table.name} "
-                "WHERE event_date IN (SELECT DISTINCT event_date FROM applied) GROUP BY 1").fetchall())
+            rows_by_date = dict(conn.execute(
+                f"SELECT d.event_date, count(t.event_date) FROM (SELECT DISTINCT event_date FROM changed_dates) AS d "
+                f"LEFT JOIN {table.name} AS t ON t.event_date = d.event_date GROUP BY 1").fetchall())
+            duplicated = conn.execute(
+                f"SELECT count(*) FROM (SELECT message_id FROM {table.name} "
+                "WHERE message_id IN (SELECT message_id FROM applied) GROUP BY 1 HAVING count(*) > 1)").fetchone()[0]
+            return Applied(rows_by_date, duplicated)
     finally:
         conn.execute("DROP TABLE IF EXISTS applied")
+        conn.execute("DROP TABLE IF EXISTS changed_dates")
 
 
 def _mark_dirty(conn: duckdb.DuckDBPyConnection, table: EventTable, rows: str, params: dict) -> None:

@@ -25,7 +25,9 @@ later_copies AS (
 ),
 new_rows AS (
     SELECT * FROM landed
-    WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM etl.deliveries)
+    -- the deliveries seen before, looked up for the landed ids only: the hash table holds the new ids, not every
+    -- id of the history (5M ids of history made it hundreds of MB)
+    WHERE mq_msg_id NOT IN (SELECT d.mq_msg_id FROM etl.deliveries AS d SEMI JOIN landed_ids AS l ON l.mq_msg_id = d.mq_msg_id)
       AND (batch_id, row_in_file) NOT IN (SELECT (batch_id, row_in_file) FROM later_copies)
 ),
 decoded AS (

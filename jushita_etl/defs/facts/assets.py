@@ -107,6 +107,7 @@ daily_reconciliation = dg.ScheduleDefinition(
     target=facts_job,
     cron_schedule="30 3 * * *",
     execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     run_config=dg.RunConfig(ops={"fact_tables": FoldConfig(full=True), "scenario_tables": FoldConfig(full=True)}),
     description="Nightly: ingest, refold every fact and scenario table from scratch (which must equal the "
     "incremental state) and publish.",

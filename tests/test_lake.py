@@ -1,0 +1,104 @@
+"""The lakehouse itself: extensions loaded offline from the pinned wheels, an unreachable catalog as one clear line,
+readers pinned to a published snapshot, and maintenance that bounds files and snapshots without changing a row or
+handing an old reader wrong rows. Micro-batches here go through the warehouse steps directly (what a run's steps
+do), on real lake files under tmp_path."""
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import duckdb
+import pytest
+from support import delivery, envelope, write_replay
+
+import jushita_etl
+from jushita_etl.cli import land_files
+from jushita_etl.settings import paths
+from jushita_etl.warehouse import db, lake, maintenance, scenarios, steps
+
+CLI = [sys.executable, "-m", "jushita_etl.cli"]
+
+
+def micro_batch(p, records, name):
+    """Land ``records`` and take them through every step of a build, then publish."""
+    land_files([str(write_replay(p.data_dir / f"{name}.jsonl", records))], p.landing, quiet=True)
+    with db.writer(p) as conn:
+        steps.ingest(conn, p)
+        for table in steps.EVENT_TABLES:
+            steps.apply_events(conn, table)
+        for fact in steps.FACT_TABLES:
+            steps.refold_fact(conn, fact)
+        for table in scenarios.SCENARIO_TABLES:
+            scenarios.refresh(conn, table)
+        lake.publish(conn)
+
+
+def trades(first_tid, n):
+    return [delivery(envelope("taobao_trade_TradeCreate", {"tid": first_tid + i, "payment": "1.00"},
+                              pub_time=f"2026-11-{10 + i % 5:02d} 10:00:00")) for i in range(n)]
+
+
+def digest(conn):
+    return {t: conn.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {t} AS t").fetchone()
+            for t in ["trade_events", "fact_orders", "quarantine", "shipment_alerts"]}
+
+
+def test_extensions_come_from_the_wheels_and_nothing_autoloads(tmp_path):
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 3), "a")
+    conn = jushita_etl.connect(tmp_path)
+    loaded = {name for name, in conn.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+    assert {"ducklake", "sqlite_scanner"} <= loaded
+    assert conn.execute("SELECT current_setting('autoinstall_known_extensions')").fetchone()[0] is False
+    assert lake.extension_file("ducklake").endswith(".duckdb_extension")
+
+
+def test_unreachable_catalog_is_one_clear_line(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    env = {**os.environ, "JUSHITA_CATALOG": f"postgres:dbname=x host=127.0.0.1 port={port} user=u password=hunter2 "
+                                            "connect_timeout=2", "DAGSTER_HOME": str(tmp_path / "home")}
+    for command in (["build"], ["sql", "SELECT 1"]):
+        out = subprocess.run([*CLI, *command, "--data-dir", str(tmp_path)], capture_output=True, text=True,
+                             env=env, timeout=120)
+        assert out.returncode == 1
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+        assert "JUSHITA_CATALOG" in lines[0] and "cannot open the lakehouse" in lines[0]
+        assert "hunter2" not in out.stderr  # the catalog string's password is never printed
+
+
+def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 5), "a")
+    reader = jushita_etl.connect(tmp_path)
+    first = digest(reader)
+    with db.writer(p) as conn:  # a build half done: events committed, nothing published
+        land_files([str(write_replay(tmp_path / "b.jsonl", trades(100, 5)))], p.landing, quiet=True)
+        steps.ingest(conn, p)
+        steps.apply_events(conn, steps.EVENT_TABLES[4])
+        assert conn.execute("SELECT count(*) FROM trade_events").fetchone()[0] == 10
+    assert digest(reader) == first
+    assert digest(jushita_etl.connect(tmp_path)) == first  # a new reader still sees the last published build
+
+
+def test_maintenance_bounds_files_and_snapshots_and_changes_no_row(tmp_path):
+    p = paths(tmp_path)
+    for i in range(12):
+        micro_batch(p, trades(1000 * i, 20), f"m{i}")
+    old_reader = jushita_etl.connect(tmp_path)  # pinned to the build of the 12th batch
+    micro_batch(p, trades(50_000, 20), "last")
+    before = digest(jushita_etl.connect(tmp_path))
+    with db.writer(p) as conn:
+        files_before, snapshots_before = maintenance.counts(conn)
+        maintenance.maintain(conn, timedelta(0))
+        maintenance.maintain(conn, timedelta(0))
+        files_after, snapshots_after = maintenance.counts(conn)
+    assert files_after < files_before and snapshots_after < 10 < snapshots_before
+    assert digest(jushita_etl.connect(tmp_path)) == before
+    # the old reader's snapshot is gone: a clear error, never rows of another state
+    with pytest.raises(duckdb.Error, match="[Ss]napshot"):
+        old_reader.execute("SELECT count(*) FROM trade_events").fetchone()
