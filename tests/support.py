@@ -55,6 +55,14 @@ def land_and_build(data_dir: Path, records: list[dict], instance: dg.DagsterInst
     return p
 
 
+def built_once(tmp_path_factory, name: str, records: list[dict]) -> Paths:
+    """``records`` landed and built once on a Dagster instance of their own: a test module's shared warehouse."""
+    tmp = tmp_path_factory.mktemp(name)
+    (tmp / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp / "dagster_home")) as instance:
+        return land_and_build(tmp / "data", records, instance)
+
+
 def concurrent_callbacks(callback, *, threads: int = 16, each: int = 100) -> None:
     """Call ``callback(i)`` for i in range(threads * each) from ``threads`` threads at once, as a consumer's
     consume threads call back (thread k takes k*each ... k*each + each - 1)."""

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
-from support import delivery, envelope, land_and_build
+from support import built_once, delivery, envelope, land_and_build
 
 import jushita_etl
 from jushita_etl.warehouse import db, scenarios
@@ -74,10 +74,7 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("scenarios")
-    (tmp / "dagster_home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp / "dagster_home")) as instance:
-        return land_and_build(tmp / "data", corpus(), instance)
+    return built_once(tmp_path_factory, "scenarios", corpus())
 
 
 @pytest.fixture(scope="module")

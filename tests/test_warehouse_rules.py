@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from support import delivery, envelope, land_and_build
+from support import built_once, delivery, envelope
 
 MAX = 2**63 - 1
 T = "taobao_trade_"
@@ -120,12 +120,7 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    import dagster as dg
-
-    tmp = tmp_path_factory.mktemp("rules")
-    (tmp / "dagster_home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp / "dagster_home")) as instance:
-        return land_and_build(tmp / "data", corpus(), instance)
+    return built_once(tmp_path_factory, "rules", corpus())
 
 
 @pytest.fixture(scope="module")
