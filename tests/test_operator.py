@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import dagster as dg
 from support import delivery, envelope, write_replay
 
 import jushita_etl
