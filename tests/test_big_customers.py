@@ -4,7 +4,6 @@ not document it): a group's messages carry the group name as their RocketMQ tag,
 each consumer group subscribes with a tag filter. Both land into the same data directory; the warehouse equals
 landing the whole feed directly, nothing doubled."""
 
-
 from mq_support import BrokerProcess, consumer, run
 from support import delivery, envelope, write_replay
 
