@@ -135,15 +135,7 @@ def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnectio
 
 def open_writer_connection(paths: Paths) -> duckdb.DuckDBPyConnection:
     """A connection with the lake attached for writing and made the default catalog (no lock taken)."""
-    settings = lake_settings(paths)
-    conn = lake.connection(settings, spill_dir=paths.build_dir / "spill")
-    try:
-        lake.attach(conn, settings)
-        conn.execute(f"USE {lake.ALIAS}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return lake.open_catalog(lake_settings(paths), spill_dir=paths.build_dir / "spill")
 
 
 def _close(lock: IO, conn: duckdb.DuckDBPyConnection) -> None:

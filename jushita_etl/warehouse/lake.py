@@ -160,17 +160,22 @@ def unpublished(conn: duckdb.DuckDBPyConnection) -> bool:
     return current_snapshot(conn) > (published + 1 if published is not None else 0)
 
 
-def latest_reader(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the catalog's newest committed state (not what analysts read): for planning."""
-    settings = lake(paths)
-    conn = connection(settings)
+def open_catalog(settings: LakeSettings, *, read_only: bool = False, spill_dir: Path | None = None
+                 ) -> duckdb.DuckDBPyConnection:
+    """A connection with the catalog's newest state attached as ``lake`` and made the default catalog."""
+    conn = connection(settings, spill_dir)
     try:
-        attach(conn, settings, read_only=True)
+        attach(conn, settings, read_only=read_only)
         conn.execute(f"USE {ALIAS}")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def latest_reader(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the catalog's newest committed state (not what analysts read): for planning."""
+    return open_catalog(lake(paths), read_only=True)
 
 
 def reader(paths: Paths, settings: LakeSettings | None = None) -> duckdb.DuckDBPyConnection:

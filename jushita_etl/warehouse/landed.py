@@ -32,15 +32,13 @@ def ship(conn: duckdb.DuckDBPyConnection, paths: Paths, settings: LakeSettings |
     """Register the local manifest's batches that the catalog does not list yet (copying them to the lake first
     when it is shared). Returns how many. ``conn``: a connection with the lake attached as the default catalog."""
     settings = settings or lake(paths)
-    if not read_manifest(paths.landing)[0]:
+    new = unshipped(conn, paths.landing)
+    if not new:
         return 0
     try:
         conn.execute("SELECT 1 FROM etl.landed_batches LIMIT 0")
     except duckdb.CatalogException:  # a new catalog: only then DDL, which concurrent shippers would conflict on
         sql.run(conn, "internal/landed_batches")
-    new = unshipped(conn, paths.landing)
-    if not new:
-        return 0
     files = [_place(conn, paths.landing / e["file"], e["batch_id"], settings, paths) for e in new]
     with db.transaction(conn):
         conn.execute(

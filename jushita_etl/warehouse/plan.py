@@ -1,9 +1,9 @@
 """What a build has to do, from the warehouse's own state: the one planner of `jushita-etl build` and of the
 landing sensor, so CLI builds and the Dagster daemon never redo each other's work.
 
-Work is: landed batches the catalog has not ingested (or this data directory's batches not shipped to it yet), platform messages queued for the event tables, fact or
-scenario keys to refold, or commits that no publish has made visible yet (a run that failed before its last step,
-or a backfill from the UI). The event dates of the plan (queued messages, and the manifest's hints of the new
+Work is: landed batches the catalog has not ingested (or this data directory's batches not shipped to it yet),
+platform messages queued for the event tables, fact or scenario keys to refold, or commits that no publish has made
+visible yet (a run that failed before its last step, or a backfill from the UI). The event dates of the plan (queued messages, and the manifest's hints of the new
 batches) are what the run's partition range reports.
 """
 
