@@ -83,19 +83,24 @@ def _print_result(conn, query: str, fmt: str) -> None:
     if fmt == "table":
         relation.show(max_width=200, max_rows=100)
         return
-    import orjson
-
     columns = relation.columns
     rows = relation.fetchall()
     if fmt == "json":
-        for row in rows:
-            sys.stdout.buffer.write(orjson.dumps(dict(zip(columns, row)), default=str) + b"\n")
+        _write_json_lines(dict(zip(columns, row)) for row in rows)
     else:
         import csv
 
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         writer.writerows(rows)
+
+
+def _write_json_lines(records) -> None:
+    """One JSON object per line on stdout, for downstream jobs (ids exact, times and decimals as text)."""
+    import orjson
+
+    for record in records:
+        sys.stdout.buffer.write(orjson.dumps(record, default=str) + b"\n")
 
 
 def _sql_session(conn) -> int:
@@ -149,10 +154,7 @@ def cmd_alerts(args) -> int:
     finally:
         conn.close()
     if args.json:
-        import orjson
-
-        for row in rows:
-            sys.stdout.buffer.write(orjson.dumps(row, default=str) + b"\n")
+        _write_json_lines(rows)
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -248,9 +250,7 @@ def cmd_status(args) -> int:
     except lake.LakeUnavailable as exc:
         raise UserError(str(exc)) from None
     if args.json:
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(status.as_dict(), default=str) + b"\n")
+        _write_json_lines([status.as_dict()])
     else:
         print("consumers:         " + (", ".join(f"{c['log']} {'alive' if c['alive'] else 'DEAD'}, last landed "
                                                 f"{c['last_landed'] or '-'}" for c in status.consumers) or "none here"))
