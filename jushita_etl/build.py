@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from jushita_etl.settings import Paths
-from jushita_etl.warehouse import db, lake, scenarios, steps
+from jushita_etl.warehouse import db, lake, scenarios, steps, unreadable
 from jushita_etl.warehouse.plan import plan
 
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
@@ -42,6 +42,7 @@ class BuildReport:
     tables: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     reconciliation: steps.Reconciliation | None = None
+    unreadable: list[unreadable.UnreadableBatch] = field(default_factory=list)  # set aside, not yet repaired
 
 
 def ensure_dagster_home() -> Path:
@@ -159,5 +160,6 @@ def _summarize(paths: Paths, report: BuildReport) -> None:
                 "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
         if report.reconciliation is None:
             report.reconciliation = steps.reconcile(conn)
+        report.unreadable = unreadable.unresolved(conn)
     finally:
         conn.close()

@@ -21,6 +21,11 @@ def print_build_report(report) -> None:
         print("  quarantined by reason: " + ", ".join(f"{r} {n:,}" for r, n in report.quarantined.items()))
     if report.reconciliation:
         print("  " + report.reconciliation.line())
+    for batch in report.unreadable:
+        print(f"jushita-etl: {batch.line()}", file=sys.stderr)
+    if report.unreadable:
+        print("jushita-etl: land its source again, then `jushita-etl unreadable --resolve BATCH_ID` if it is not "
+              "resolved by itself (docs/runbook.md)", file=sys.stderr)
 
 
 def cmd_build(args) -> int:
@@ -39,7 +44,7 @@ def cmd_build(args) -> int:
     if report.reconciliation and not report.reconciliation.holds:
         print("jushita-etl: reconciliation does not hold", file=sys.stderr)
         return 1
-    return 0
+    return 1 if report.unreadable else 0  # built, but landed data waits for a person
 
 
 @subcommand
@@ -275,6 +280,36 @@ def _register_status(sub, common):
                        "exits 1 when something needs a person")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_status)
+
+
+def cmd_unreadable(args) -> int:
+    from jushita_etl.warehouse import db, unreadable
+
+    paths = _paths(args)
+    with db.writer(paths) as conn:
+        if args.resolve:
+            if not unreadable.resolve(conn, args.resolve):
+                raise UserError(f"no unresolved unreadable batch {args.resolve}: see `jushita-etl unreadable`")
+            print(f"resolved {args.resolve}")
+            return 0
+        batches = unreadable.unresolved(conn)
+    if args.json:
+        _write_json_lines(vars(batch) for batch in batches)
+    else:
+        for batch in batches:
+            print(batch.line())
+        if not batches:
+            print("no unreadable landed batch waits for repair")
+    return 1 if batches else 0
+
+
+@subcommand
+def _register_unreadable(sub, common):
+    p = sub.add_parser("unreadable", parents=[common], help="landed batches set aside because they cannot be read; "
+                       "exits 1 while any waits for repair")
+    p.add_argument("--resolve", metavar="BATCH_ID", help="mark a batch repaired (its source was landed again)")
+    p.add_argument("--json", action="store_true", help="JSON lines")
+    p.set_defaults(func=cmd_unreadable)
 
 
 ANALYST_QUERIES = [

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from jushita_etl.landing.batches import china_now
 from jushita_etl.settings import Paths
-from jushita_etl.warehouse import lake
+from jushita_etl.warehouse import lake, unreadable
 from jushita_etl.warehouse.plan import plan
 
 BACKLOG_ALARM = timedelta(minutes=10)  # landed data not visible to analysts after this long needs a person
@@ -24,6 +24,7 @@ QUARANTINE_WARN_RATE = float(os.environ.get("JUSHITA_QUARANTINE_WARN_RATE", "0.0
 class Status:
     consumers: list[dict] = field(default_factory=list)  # one per consumer log here: alive, last landed
     backlog_batches: int = 0  # landed, not built yet
+    unreadable_batches: list[str] = field(default_factory=list)  # landed batches set aside, not yet repaired
     oldest_unbuilt_landed_at: str | None = None
     last_published_at: str | None = None  # China time
     watermark: str | None = None  # newest pub_time in the published build
@@ -107,6 +108,9 @@ def _backlog(conn, paths: Paths, status: Status) -> None:
     status.last_published_at = _from_utc(conn.execute("SELECT max(published_at) FROM etl.published").fetchone()[0])
     work = plan(conn, paths.landing)
     status.backlog_batches = work.new_batches
+    for batch in unreadable.unresolved(conn):
+        status.unreadable_batches.append(batch.batch_id)
+        status.problems.append(f"{batch.line()}; land its source again (docs/runbook.md)")
     oldest = conn.execute("SELECT min(landed_at) FROM etl.landed_batches WHERE batch_id NOT IN "
                           "(SELECT batch_id FROM etl.ingested_batches)").fetchone()[0]
     if oldest is not None:

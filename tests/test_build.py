@@ -438,23 +438,6 @@ def test_far_apart_dates_build_in_one_run_that_counts_only_their_partitions(tmp_
         conn.close()
 
 
-def test_a_damaged_landed_file_fails_the_build_with_one_clear_message(tmp_path, feed, instance):
-    from jushita_etl.build import BuildFailed
-
-    p = paths(tmp_path / "data")
-    land_files([str(feed)], p.landing, quiet=True)
-    batch = next((p.landing / "batches").glob("*.parquet"))
-    batch.write_bytes(batch.read_bytes()[: batch.stat().st_size // 2])  # cut in half after it was committed
-    with pytest.raises(BuildFailed, match=r"^ingest failed: .*parquet"):
-        run_build(p, instance=instance)
-    conn = db.open_writer_connection(p)  # the catalog as it is, without preparing a writer over the landed files
-    try:
-        assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0  # nothing half-ingested
-        assert conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0] == 0
-    finally:
-        conn.close()
-
-
 def _ingested(p) -> dict[str, list]:
     """What an ingest wrote, except what differs between two landings of one feed (batch ids, landing times)."""
     with db.writer(p) as conn:

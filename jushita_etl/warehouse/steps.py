@@ -20,7 +20,7 @@ from datetime import date
 import duckdb
 
 from jushita_etl.settings import Paths, lake
-from jushita_etl.warehouse import db, landed, sql
+from jushita_etl.warehouse import db, landed, sql, unreadable
 
 @dataclass(frozen=True)
 class EventTable:
@@ -75,7 +75,8 @@ def new_batches(conn: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     yet, by batch id: their file (path or URI), rows and event-date hints."""
     rows = conn.execute(
         "SELECT batch_id, file, rows, event_dates FROM etl.landed_batches "
-        "WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches) ORDER BY batch_id").fetchall()
+        "WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches) "
+        "AND batch_id NOT IN (SELECT batch_id FROM etl.unreadable_batches) ORDER BY batch_id").fetchall()
     return {batch_id: {"file": file, "rows": n, "event_dates": dates or []} for batch_id, file, n, dates in rows}
 
 
@@ -86,16 +87,24 @@ def ingest(conn: duckdb.DuckDBPyConnection, paths: Paths) -> int:
     settings = lake(paths)
     landed.ship(conn, paths, settings)
     new = new_batches(conn)
-    if not new:
-        return 0
-    try:
-        _ingest_batches(conn, new, validate_json=False)
-    except duckdb.InvalidInputException:
-        # an object-shaped body or content that is malformed JSON after all (or another input error): the
-        # transaction is rolled back, and the parse runs again checking every object before reading it, which
-        # quarantines such input instead of failing on it (see envelopes in sql/internal/parse_deliveries.sql)
-        _ingest_batches(conn, new, validate_json=True)
-    db.ensure_raw_view(conn, settings.batch_location(paths))
+    # a batch file cut short, empty, not Parquet or with other columns is set aside (unreadable.py), the rest goes on
+    for batch_id in unreadable.set_aside(conn, new):
+        del new[batch_id]
+    if new:
+        try:
+            _ingest_batches(conn, new, validate_json=False)
+        except duckdb.Error:
+            # The transaction is rolled back. Either a file is damaged inside (read through, it is set aside), or an
+            # object-shaped body or content is malformed JSON after all: the parse runs again checking every object
+            # before reading it, which quarantines such input instead of failing on it (see envelopes in
+            # sql/internal/parse_deliveries.sql). Anything else fails again.
+            for batch_id in unreadable.set_aside(conn, new, read_through=True):
+                del new[batch_id]
+            if new:
+                _ingest_batches(conn, new, validate_json=True)
+    unreadable.resolve_repaired(conn)
+    if new:
+        db.ensure_raw_view(conn, settings.batch_location(paths))
     return len(new)
 
 

@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS etl.ingested_batches (
     batch_id VARCHAR, file VARCHAR, rows BIGINT, ingested_at TIMESTAMP, reported_at TIMESTAMP
 );
 
+-- Landed batches the ingest could not read (truncated, empty, not Parquet, wrong columns), set aside by
+-- jushita_etl/warehouse/unreadable.py: never deleted (moved_to: where the file went), with what is known of their
+-- deliveries (rows and dates from the landing manifest; the msg ids when that column could still be read).
+-- resolved_at: when every known msg id was ingested from another landing, or an operator said it was repaired.
+CREATE TABLE IF NOT EXISTS etl.unreadable_batches (
+    batch_id VARCHAR, file VARCHAR, moved_to VARCHAR, rows BIGINT, event_dates VARCHAR[], mq_msg_ids VARCHAR[],
+    error VARCHAR, found_at TIMESTAMP, resolved_at TIMESTAMP
+);
+
 -- One row per distinct delivery (mq_msg_id): its envelope parsed once, and its verdict (a quarantine reason, NULL
 -- when usable). Narrow: no body and no content (the canonical copy's content is in its event table, the body in the
 -- landed batch at (batch_id, row_in_file)). The ingest looks up here which deliveries it has seen and which copy of

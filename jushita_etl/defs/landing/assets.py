@@ -3,9 +3,10 @@
 
 import dagster as dg
 
-from jushita_etl.defs.landing.checks import quarantine_rate, quarantine_rate_spec
+from jushita_etl.defs.landing.checks import (landed_batches_readable, quarantine_rate, quarantine_rate_spec,
+                                             readable_spec)
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from jushita_etl.warehouse import steps
+from jushita_etl.warehouse import steps, unreadable
 
 
 def _raw_messages_spec() -> dg.AssetSpec:
@@ -29,18 +30,19 @@ def _quarantine_spec() -> dg.AssetSpec:
     )
 
 
-@dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], check_specs=[quarantine_rate_spec],
+@dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], check_specs=[quarantine_rate_spec, readable_spec],
                 pool=WAREHOUSE_POOL)
 def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Bring newly landed batches into the warehouse: parse every new delivery once, quarantine the bad ones,
     and note the event dates whose partitions must be rebuilt. Records what was ingested since the previous
     materialization, whoever ingested it (a build parses new batches before its run starts). Then the quarantine
-    rate check."""
+    rate check and the check that every landed batch could be read."""
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
+        waiting = unreadable.unresolved(conn)
     context.log.info(
         f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "
         f"{result.new_deliveries:,} new deliveries, {result.quarantined:,} quarantined; "
@@ -62,6 +64,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                   "by_reason": quarantined},
     )
     yield quarantine_rate(quarantined, raw_rows)
+    yield landed_batches_readable(waiting)
 
 
 ingest_job = dg.define_asset_job(
