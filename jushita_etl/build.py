@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from jushita_etl.diagnosis import explain
 from jushita_etl.settings import Paths
 from jushita_etl.warehouse import db, lake, scenarios, steps, unreadable
 from jushita_etl.warehouse.plan import plan
@@ -67,8 +68,9 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
             else:
                 try:
                     steps.ingest(conn, paths)
-                except duckdb.Error as exc:  # e.g. a landed file damaged on disk: one clear line
-                    raise BuildFailed(f"ingest failed: {str(exc).strip().splitlines()[0]}") from None
+                except duckdb.Error as exc:  # a full disk, say: one clear line
+                    raise BuildFailed(explain(exc, paths.data_dir)
+                                      or f"ingest failed: {str(exc).strip().splitlines()[0]}") from None
                 dates = steps.pending_dates(conn)
         if not report.nothing_new:
             _run_dagster(paths, dates, full=full, instance=instance, verbose=verbose, report=report)
@@ -138,7 +140,9 @@ def _failure_message(result) -> str:
     error = getattr(getattr(failure, "event_specific_data", None), "error", None)
     while error is not None and error.cause is not None:
         error = error.cause
-    return error.message.strip().splitlines()[-1] if error else "see the run in the Dagster UI"
+    if error is None:
+        return "see the run in the Dagster UI"
+    return explain(error.message) or error.message.strip().splitlines()[-1]
 
 
 SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES],

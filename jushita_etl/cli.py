@@ -153,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into one line
         if args.debug:
             raise
-        print(f"jushita-etl: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        from jushita_etl.diagnosis import explain
+
+        line = explain(exc, getattr(args, "data_dir", None))
+        print(f"jushita-etl: {line or f'{type(exc).__name__}: {exc} (run with --debug for details)'}", file=sys.stderr)
         return 1
 
 

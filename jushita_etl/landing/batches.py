@@ -12,6 +12,7 @@ byte length as its cursor and reads only what was appended since.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -104,18 +105,24 @@ class BatchStore:
         table = table.append_column("batch_id", pa.repeat(pa.scalar(batch_id), table.num_rows))
         table = table.cast(LANDING_SCHEMA)
         final = self.batches / f"{batch_id}.parquet"
+        if final.exists():  # ids never repeat (see new_batch_id); were one to, nothing landed may be overwritten
+            raise FileExistsError(errno.EEXIST, "a landed batch of this id exists", str(final))
         tmp = self.batches / f"{batch_id}.parquet.{os.getpid()}.tmp"
-        pq.write_table(table, tmp, compression=self.compression, compression_level=1, row_group_size=ROW_GROUP_ROWS,
-                       use_dictionary=["mq_topic", "tags", "batch_id"])
-        if self.fsync:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, final)
-        if self.fsync:
-            fsync_dir(self.batches)
+        try:
+            pq.write_table(table, tmp, compression=self.compression, compression_level=1,
+                           row_group_size=ROW_GROUP_ROWS, use_dictionary=["mq_topic", "tags", "batch_id"])
+            if self.fsync:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, final)
+            if self.fsync:
+                fsync_dir(self.batches)
+        except OSError as exc:  # a full disk, say: nothing half-written stays behind, and the error names the file
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from exc
         batch = CommittedBatch(
             batch_id=batch_id,
             file=f"batches/{batch_id}.parquet",
@@ -124,7 +131,11 @@ class BatchStore:
             body_bytes=table.column("body").nbytes,
             event_dates=event_dates_hint(table.column("body")),
         )
-        self._append_manifest(batch)
+        try:
+            self._append_manifest(batch)
+        except OSError:  # not listed, so not landed: the source delivers it again
+            final.unlink(missing_ok=True)
+            raise
         return batch
 
     def _append_manifest(self, batch: CommittedBatch) -> None:
@@ -140,10 +151,15 @@ class BatchStore:
         ) + b"\n"
         with open(self.manifest, "ab") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.write(line)
-            fh.flush()
-            if self.fsync:
-                os.fsync(fh.fileno())
+            end = fh.seek(0, os.SEEK_END)
+            try:
+                fh.write(line)
+                fh.flush()
+                if self.fsync:
+                    os.fsync(fh.fileno())
+            except OSError as exc:  # a line cut short would glue itself to the next one: cut it off
+                os.ftruncate(fh.fileno(), end)
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.manifest)) from exc
 
     def repair(self) -> list[str]:
         """Record batches that were renamed into place but whose manifest line was lost in a crash."""

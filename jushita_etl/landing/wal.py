@@ -157,6 +157,11 @@ class SegmentLog:
         self._compactor = threading.Thread(target=self._compact_loop, name="wal-compact", daemon=True)
         self._compactor.start()
 
+    @property
+    def failed(self) -> bool:
+        """Whether the log can no longer land what it acknowledged or is given (a full disk, say): its owner stops."""
+        return self._failure is not None
+
     def _compact(self, segment: Path) -> None:
         _, batch = compact_segment(self.store, segment)
         if batch:

@@ -75,6 +75,9 @@ def run_consumer(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: th
             if bounds.idle_timeout is not None and now - (stats.last_at or started) >= bounds.idle_timeout:
                 stopped_by = "idle"
                 break
+            if log.failed:  # nothing more can be made durable: stop, so nothing more is taken from the broker
+                stopped_by = "landing log failed"
+                break
             if on_progress:
                 on_progress(stats)
     finally:

@@ -189,6 +189,11 @@ class NativeLandingLog(SegmentLog):
         self._lib.jwal_stats(self._handle, *map(ctypes.byref, (landed, rejected, syncs, first, last)))
         return LogCounts(landed.value, rejected.value, syncs.value, first.value or None, last.value or None)
 
+    @property
+    def failed(self) -> bool:
+        # while open, a refused record means the native log failed (it refuses nothing else before closing)
+        return super().failed or (self._final_stats is None and self.stats().rejected > 0)
+
     def _hand_closed(self) -> None:
         path = ctypes.create_string_buffer(4096)
         while self._lib.jwal_next_closed(self._handle, path, len(path)):
