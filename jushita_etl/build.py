@@ -56,13 +56,15 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
-def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False) -> BuildReport:
-    """Build everything pending (see the module docstring) and return what was built."""
+def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool = False, wait: float = 600.0
+              ) -> BuildReport:
+    """Build everything pending (see the module docstring) and return what was built. ``wait``: how long to wait
+    for another writer (a build, a sensor's run) to finish before giving up (``db.WarehouseBusy``)."""
     started = time.perf_counter()
     report = BuildReport()
     _recover_consumer_log(paths)
     try:
-        with db.writer(paths, hand_over=True) as conn:
+        with db.writer(paths, hand_over=True, timeout=wait) as conn:
             if not (full or plan(conn, paths.landing).anything):
                 report.nothing_new = True
             else:

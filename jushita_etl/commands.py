@@ -36,9 +36,11 @@ def cmd_build(args) -> int:
 
     if not paths.landing.exists() and not lake(paths).shared:
         raise UserError(f"nothing landed yet in {paths.landing}; run `jushita-etl land FILE` first")
+    from jushita_etl.warehouse.db import WarehouseBusy
+
     try:
-        report = run_build(paths, full=args.full, verbose=args.verbose)
-    except BuildFailed as exc:
+        report = run_build(paths, full=args.full, verbose=args.verbose, wait=args.wait)
+    except (BuildFailed, WarehouseBusy) as exc:
         raise UserError(str(exc)) from None
     print_build_report(report)
     if report.reconciliation and not report.reconciliation.holds:
@@ -52,6 +54,8 @@ def _register_build(sub, common):
     p = sub.add_parser("build", parents=[common], help="fold everything landed into the DuckDB warehouse (in-process Dagster runs)")
     p.add_argument("--full", action="store_true", help="rebuild every partition and refold every fact")
     p.add_argument("--verbose", action="store_true", help="show Dagster's run logs")
+    p.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait while another build or a sensor's run writes the warehouse (default 600)")
     p.set_defaults(func=cmd_build)
 
 
@@ -414,7 +418,7 @@ def _mq_settings(args):
 
 
 def cmd_consume(args) -> int:
-    from jushita_etl.mq.consume import Bounds, run_consumer
+    from jushita_etl.mq.consume import Bounds, ConsumerBusy, run_consumer
 
     settings = _mq_settings(args)
     _probe(settings.namesrv, settings.topic, args)
@@ -425,8 +429,11 @@ def cmd_consume(args) -> int:
     from jushita_etl.warehouse.landed import Shipper
 
     shipper = Shipper(paths)
-    report = run_consumer(settings, paths, bounds, handle_signals=True, log_level=args.log_level,
-                          on_progress=shipper.tick)
+    try:
+        report = run_consumer(settings, paths, bounds, handle_signals=True, log_level=args.log_level,
+                              on_progress=shipper.tick)
+    except ConsumerBusy as exc:
+        raise UserError(str(exc)) from None
     try:
         shipper.final()
     except RuntimeError as exc:

@@ -4,6 +4,7 @@ Used by ``jushita-etl consume`` (the daemon, unbounded by default) and by the Da
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jushita_etl.holder import holder, try_hold
 from jushita_etl.landing.wal import DurableLog, SegmentLog
 from jushita_etl.landing.writer import use_system_allocator
 from jushita_etl.mq.source import MQConsumer, MQSettings
@@ -50,8 +52,34 @@ def open_log(landing: Path) -> SegmentLog:
         return DurableLog(landing)
 
 
+class ConsumerBusy(RuntimeError):
+    """Another consumer of the same group already lands into this data directory."""
+
+
+def hold_group(paths: Paths, group: str):
+    """The group's lock in this data directory: one consumer per group and data directory (a second one would
+    only split the queues with the first on the same disk, or, broadcasting, land everything twice; more
+    ``--threads`` is the way to more throughput). Groups of their own (a big customer's) land side by side."""
+    path = paths.landing / "consumers" / (re.sub(r"[^A-Za-z0-9_.-]", "_", group) + ".lock")
+    lock = try_hold(path, f"consumer of group {group}")
+    if lock is None:
+        raise ConsumerBusy(f"another consumer of group {group} already lands into {paths.data_dir}: {holder(path)}; "
+                           "run one consumer per group and data directory (give it more --threads instead)")
+    return lock
+
+
 def run_consumer(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: threading.Event | None = None,
                  log_level: str = "warn", handle_signals: bool = False, on_progress=None) -> ConsumeReport:
+    group_lock = hold_group(paths, settings.group)
+    try:
+        return _consume(settings, paths, bounds, stop=stop, log_level=log_level, handle_signals=handle_signals,
+                        on_progress=on_progress)
+    finally:
+        group_lock.close()
+
+
+def _consume(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: threading.Event | None,
+             log_level: str, handle_signals: bool, on_progress) -> ConsumeReport:
     stop = stop or threading.Event()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):

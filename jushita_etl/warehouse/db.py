@@ -9,7 +9,7 @@ snapshot.
 
 from __future__ import annotations
 
-import fcntl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +19,7 @@ from typing import IO, TypeVar
 
 import duckdb
 
+from jushita_etl.holder import holder, try_hold
 from jushita_etl.settings import Paths, lake as lake_settings
 from jushita_etl.warehouse import lake, sql
 
@@ -104,23 +105,22 @@ def release_handed_over(paths: Paths) -> None:
 def _acquire(paths: Paths, timeout: float) -> tuple[IO, duckdb.DuckDBPyConnection]:
     """The lock and a prepared connection, or the writer another block of this process handed over: its open lock
     file keeps the lock held, so trying the lock fails until it is taken (flock locks belong to each open file)."""
-    lock = open(paths.build_dir / "writer.lock", "a+")
+    path = paths.build_dir / "writer.lock"
+    deadline, said = time.monotonic() + timeout, False
+    while (lock := try_hold(path, " ".join(Path(a).name for a in sys.argv[:2]) or "python")) is None:
+        taken = _take_handed_over(paths.build_dir)
+        if taken is not None:
+            return taken
+        if time.monotonic() > deadline:
+            raise WarehouseBusy(f"another writer holds the warehouse in {paths.data_dir}: {holder(path)}; "
+                                "nothing was changed, try again when it is done")
+        if not said and time.monotonic() > deadline - timeout + 1:  # a hand-over takes milliseconds: only then
+            said = True
+            print(f"waiting for the warehouse writer: {holder(path)}", file=sys.stderr, flush=True)
+        # every 5 ms: in a build, the run's first step waits here for the parse to finish, and polling every
+        # 50 ms lost 25 ms on average
+        time.sleep(0.005)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                taken = _take_handed_over(paths.build_dir)
-                if taken is not None:
-                    lock.close()
-                    return taken
-                if time.monotonic() > deadline:
-                    raise WarehouseBusy("another build holds the warehouse writer lock") from None
-                # every 5 ms: in a build, the run's first step waits here for the parse to finish, and polling
-                # every 50 ms lost 25 ms on average
-                time.sleep(0.005)
         conn = open_writer_connection(paths)
         try:
             prepare(conn)
