@@ -22,7 +22,8 @@ from pathlib import Path
 import duckdb
 
 from jushita_etl.diagnosis import explain
-from jushita_etl.settings import Paths
+from jushita_etl.holder import holder, try_hold
+from jushita_etl.settings import Paths, lake as lake_settings
 from jushita_etl.warehouse import db, lake, scenarios, steps, unreadable
 from jushita_etl.warehouse.plan import plan
 
@@ -81,6 +82,25 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     _summarize(paths, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def rebuild(paths: Paths, *, instance=None, verbose: bool = False) -> tuple[Path, BuildReport]:
+    """Set the embedded lakehouse aside (``<data>/lake.damaged-<time>``: moved, never deleted) and build a new one
+    from the landing zone, the source of truth: the repair for a lake data file or a catalog that is lost or
+    damaged. Returns where the old lake went and the new build's report."""
+    if lake_settings(paths).shared:
+        raise BuildFailed("rebuild sets aside the embedded lake only; for a shared catalog see docs/runbook.md")
+    lock_path = paths.build_dir / "writer.lock"
+    lock = try_hold(lock_path, "jushita-etl rebuild")
+    if lock is None:
+        raise BuildFailed(f"another writer holds the warehouse: {holder(lock_path)}; try again when it is done")
+    try:
+        aside = paths.data_dir / f"lake.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        if paths.lake_dir.exists():
+            os.replace(paths.lake_dir, aside)
+    finally:
+        lock.close()
+    return aside, run_build(paths, full=True, instance=instance, verbose=verbose)
 
 
 def _recover_consumer_log(paths: Paths) -> None:

@@ -59,6 +59,29 @@ def _register_build(sub, common):
     p.set_defaults(func=cmd_build)
 
 
+def cmd_rebuild(args) -> int:
+    from jushita_etl.build import BuildFailed, rebuild
+
+    paths = _paths(args)
+    if not paths.landing.exists():
+        raise UserError(f"nothing landed in {paths.landing}: there is nothing to rebuild from")
+    try:
+        aside, report = rebuild(paths, verbose=args.verbose)
+    except BuildFailed as exc:
+        raise UserError(str(exc)) from None
+    print(f"the old lake was set aside in {aside} (delete it once the new one is checked)")
+    print_build_report(report)
+    return 0
+
+
+@subcommand
+def _register_rebuild(sub, common):
+    p = sub.add_parser("rebuild", parents=[common], help="set the lake aside and build it anew from the landing zone "
+                       "(a lake data file or the catalog lost or damaged)")
+    p.add_argument("--verbose", action="store_true", help="show Dagster's run logs")
+    p.set_defaults(func=cmd_rebuild)
+
+
 def _reader(args):
     """The analysts' read-only connection, or one clear line when there is nothing to read."""
     from jushita_etl.warehouse import lake
