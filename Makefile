@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install browser postgres demo test bench ui clean
+.PHONY: install browser postgres faketime demo test bench ui clean
 
 NATIVE := jushita_etl/mq/_landing_callback.so jushita_etl/mq/_client_mktime.so
 
@@ -36,7 +36,13 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
 	  echo "note: postgresql could not be installed; the PostgreSQL catalog test will be skipped"
 
-test: install browser postgres
+# The clock fault test runs landing hosts on a shifted clock with Debian's faketime; installed here when missing.
+faketime:
+	@command -v faketime >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null) || \
+	  echo "note: faketime could not be installed; the clock fault test will be skipped"
+
+test: install browser postgres faketime
 	$(BIN)/python -m pytest
 
 bench: install
