@@ -73,10 +73,13 @@ class IngestResult:
 def new_batches(conn: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     """The batches the catalog lists (``etl.landed_batches``, see landed.py) that the warehouse has not ingested
     yet, by batch id: their file (path or URI), rows and event-date hints."""
-    rows = conn.execute(
-        "SELECT batch_id, file, rows, event_dates FROM etl.landed_batches "
-        "WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches) "
-        "AND batch_id NOT IN (SELECT batch_id FROM etl.unreadable_batches) ORDER BY batch_id").fetchall()
+    query = ("SELECT batch_id, file, rows, event_dates FROM etl.landed_batches "
+             "WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches) {} ORDER BY batch_id")
+    try:
+        rows = conn.execute(query.format(
+            "AND batch_id NOT IN (SELECT batch_id FROM etl.unreadable_batches)")).fetchall()
+    except duckdb.CatalogException:  # read-only, on a catalog no writer of this version has prepared yet
+        rows = conn.execute(query.format("")).fetchall()
     return {batch_id: {"file": file, "rows": n, "event_dates": dates or []} for batch_id, file, n, dates in rows}
 
 
