@@ -590,6 +590,7 @@ while True:
     try:
         conn = jushita_etl.connect(data)
         try:
+            conn.execute("SET enable_progress_bar = false")  # its output would interleave with this process's
             conn.register("bench_ids", ids)
             rows = conn.execute("SELECT i.chunk, count(*) FROM bench_ids i SEMI JOIN raw_messages r "
                                 "ON r.mq_msg_id = i.msg_id GROUP BY 1").fetchall()
@@ -773,6 +774,10 @@ def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rat
         drained_at = None
         while time.time() - last_message < 240:
             line = analyst.stdout.readline()
+            if not line:
+                raise RuntimeError("the analyst process ended")
+            if not line.startswith('{"visible"'):
+                continue
             visible = json.loads(line)["visible"]
             builds = sum(instance.get_runs_count(dg.RunsFilter(job_name=job, statuses=[*waiting, dg.DagsterRunStatus.STARTED]))
                          for job in ("warehouse_job", "facts_job"))
