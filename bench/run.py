@@ -12,8 +12,13 @@ Sections (all on this machine, in one run):
                fact_orders in a loop (query latency during builds)
   dlt          our land+build vs dlt merge (dict rows) and dlt raw Arrow append, same corpus
   mq           real RocketMQ client via the dev broker: publish->landed rate, consume-thread sweep, latency
+  live         the operator's mode: dev broker, `jushita-etl ui` (consume and landing sensors, unattended), one day
+               published in 12 chunks 15 s apart then 1,000 msg/s for 3 minutes, an analyst polling connect():
+               freshness per chunk, runs queued, drain time, runs per minute, the consumer's CPU share. About 9
+               minutes, so not in the default sections: --sections live
 
 Usage: python bench/run.py [--sections landing,build,...] [--deliveries N] [--quick]
+(the default: every section but live)
 """
 
 from __future__ import annotations
@@ -516,6 +521,354 @@ def bench_mq(n: int, threads: list[int]) -> None:
         broker.stop()
 
 
+# --- live: the operator's mode end to end ------------------------------------------------------------------
+
+LIVE_PUBLISHER = """
+import json, mmap, sys, time
+from pathlib import Path
+from jushita_etl.landing.replay import mapped_blocks, parse_block
+from jushita_etl.mq.publish import batches, envelope_topic
+from jushita_etl.mq.source import MQProducer, OutgoingMessage
+
+namesrv, topic, log_dir, plan_path = sys.argv[1:5]
+plan = json.loads(Path(plan_path).read_text())
+
+def messages(path):
+    out = []
+    with open(path, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    for line_no, block, lines in mapped_blocks(mapped, 0, len(mapped), 1):
+        table, _ = parse_block(block, path, line_no, lines)
+        c = table.select(["mq_msg_id", "tags", "keys", "body"]).to_pydict()
+        out += [OutgoingMessage(b, t or envelope_topic(b), k, m) for m, t, k, b in zip(c["mq_msg_id"], c["tags"], c["keys"], c["body"])]
+    return out
+
+chunks = [messages(p) for p in plan["chunks"]]
+steady = messages(plan["steady"])
+producer = MQProducer(namesrv, log_dir=Path(log_dir))
+def emit(**kw):
+    print(json.dumps(kw), flush=True)
+t0 = time.time() + 1
+for i, chunk in enumerate(chunks):  # a burst every `gap` seconds, as it arrived
+    time.sleep(max(0.0, t0 + i * plan["gap"] - time.time()))
+    start = time.time()
+    for batch in batches(chunk):
+        producer.send_batch(topic, batch)
+    emit(chunk=i, start=start, end=time.time(), sent=len(chunk))
+time.sleep(max(0.0, t0 + len(chunks) * plan["gap"] - time.time()))
+rate, step = plan["rate"], 0.1  # then a steady rate: rate * step messages every step seconds, one window a second
+per_step, base, sent = int(plan["rate"] * step), time.time(), 0
+window, window_start, window_sent = len(chunks), None, 0
+while sent < len(steady):
+    time.sleep(max(0.0, base + (sent // per_step) * step - time.time()))
+    now = time.time()
+    if window_start is None:
+        window_start = now
+    part = steady[sent:sent + per_step]
+    producer.send_batch(topic, part)
+    sent += len(part)
+    window_sent += len(part)
+    if window_sent >= rate or sent >= len(steady):
+        emit(chunk=window, start=window_start, end=time.time(), sent=window_sent)
+        window, window_start, window_sent = window + 1, None, 0
+producer.shutdown()
+emit(done=time.time(), sent=sum(map(len, chunks)) + len(steady))
+"""
+
+LIVE_ANALYST = """
+import json, select, sys, time
+import pyarrow.parquet as pq
+import jushita_etl
+data, ids_path = sys.argv[1], sys.argv[2]
+ids = pq.read_table(ids_path)
+expected = {}
+for c in ids.column("chunk").to_pylist():
+    expected[c] = expected.get(c, 0) + 1
+visible_at, polls, errors, latencies = {}, 0, 0, []
+while True:
+    started = time.time()
+    try:
+        conn = jushita_etl.connect(data)
+        try:
+            conn.execute("SET enable_progress_bar = false")  # its output would interleave with this process's
+            conn.register("bench_ids", ids)
+            rows = conn.execute("SELECT i.chunk, count(*) FROM bench_ids i SEMI JOIN raw_messages r "
+                                "ON r.mq_msg_id = i.msg_id GROUP BY 1").fetchall()
+        finally:
+            conn.close()
+        polls += 1
+        latencies.append(time.time() - started)
+        for chunk, n in rows:
+            if n >= expected[chunk] and str(chunk) not in visible_at:
+                visible_at[str(chunk)] = started  # the snapshot this poll opened was published by then
+    except Exception as exc:
+        if "no warehouse yet" not in str(exc):
+            errors += 1
+            print(f"analyst: {exc}", file=sys.stderr, flush=True)
+    print(json.dumps({"visible": len(visible_at)}), flush=True)
+    if select.select([sys.stdin], [], [], max(0.0, 1.0 - (time.time() - started)))[0]:
+        break
+print(json.dumps({"visible_at": visible_at, "polls": polls, "errors": errors, "latencies": latencies}), flush=True)
+"""
+
+
+def _proc_stat(pid: int) -> tuple[int, int, float] | None:
+    """(session id, parent pid, CPU seconds so far) of a process, None when it is gone (or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] == "Z":  # exited, not reaped yet
+        return None
+    return int(fields[3]), int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _session_pids(sids: set[int]) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat and stat[0] in sids:
+                pids.append(int(entry))
+    return pids
+
+
+def _ui_pids(ui_pid: int) -> list[int]:
+    """`jushita-etl ui` and everything it started: `dagster dev` runs in a session of its own (daemon, webserver,
+    code servers and run workers with it)."""
+    sids = {ui_pid}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) and stat[1] == ui_pid:
+            sids.add(stat[0])
+    return _session_pids(sids)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return "?"
+
+
+def _holds(pid: int, path_part: str) -> bool:
+    try:
+        return any(path_part in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rate: int = 1_000,
+               steady_seconds: int = 180) -> None:
+    """The operator's mode as it runs: the dev broker, `jushita-etl ui` (webserver and daemon, consume and landing
+    sensors on), a publisher through the real client (one simulated day in ``chunks`` bursts ``gap`` s apart, then
+    ``rate`` msg/s for ``steady_seconds``) and an analyst polling jushita_etl.connect() each second: when each
+    chunk's messages are all in raw_messages of the published snapshot (chunk = a burst, or one second of the
+    steady phase)."""
+    import threading
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jushita_etl.landing.replay import mapped_blocks, parse_block
+
+    work = WORK / "live"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    data, home = work / "data", work / "home"
+    # the storage created before anything opens it: the UI's processes and this one's monitor opening an
+    # uncreated instance at once stamp its schema twice (alembic: "more than one head present")
+    fresh_instance(home)
+    day = simulate(WORK / "day-31.jsonl", chunks * chunk_size, start="2026-10-31", days=1, seed=32)
+    steady = simulate(WORK / f"live-steady-{rate * steady_seconds}.jsonl", rate * steady_seconds, start="2026-11-01",
+                      days=1, seed=33)
+    lines = day.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // chunks)
+    chunk_files = []
+    for i in range(chunks):
+        chunk_files.append(work / f"chunk-{i:02d}.jsonl")
+        chunk_files[-1].write_bytes(b"".join(lines[i * size:(i + 1) * size]))
+    # the message ids of each chunk as the publisher parses them; an id first sent in an earlier chunk (a
+    # redelivery) belongs to that chunk
+    owner: dict[str, int] = {}
+
+    def ids_of(path: Path) -> list[str]:
+        import mmap
+
+        out = []
+        with open(path, "rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        for line_no, block, count in mapped_blocks(mapped, 0, len(mapped), 1):
+            out += parse_block(block, str(path), line_no, count)[0].column("mq_msg_id").to_pylist()
+        return out
+
+    for i, path in enumerate(chunk_files):
+        for msg_id in ids_of(path):
+            owner.setdefault(msg_id, i)
+    for k, msg_id in enumerate(ids_of(steady)):
+        owner.setdefault(msg_id, chunks + k // rate)
+    pq.write_table(pa.table({"msg_id": list(owner), "chunk": list(owner.values())}), work / "ids.parquet")
+    (work / "plan.json").write_text(json.dumps({"chunks": [str(p) for p in chunk_files], "steady": str(steady),
+                                                "gap": gap, "rate": rate}))
+
+    broker = Broker(work / "broker")
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "JUSHITA_DATA_DIR": str(data), "JUSHITA_MQ_NAMESRV": broker.address,
+           "JUSHITA_MQ_GROUP": "GID_live", "JUSHITA_MQ_TOPIC": "LIVE"}
+    ui_log = open(work / "ui.log", "w")
+    ui = subprocess.Popen([*CLI, "ui", "--data-dir", str(data), "--port", str(port)], env=env, stdout=ui_log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
+    os.environ["DAGSTER_HOME"] = str(home)  # this process reads the same instance
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    samples: list[dict] = []
+    consumer_cpu: dict[int, list[float]] = {}  # pid -> [first CPU seconds seen, last]
+    stop_monitor = threading.Event()
+    waiting = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+    def monitor():
+        """Every 0.5 s: queued runs, the load average, and the CPU time of the process holding the consumer's log."""
+        while not stop_monitor.wait(0.5):
+            pids = _ui_pids(ui.pid)
+            for pid in pids:
+                if _holds(pid, str(data / "landing" / "wal")) and (stat := _proc_stat(pid)):
+                    first = consumer_cpu.setdefault(pid, [stat[2], time.time()])
+                    consumer_cpu[pid] = [first[0], first[1], stat[2], time.time()]
+            try:
+                queued = instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))
+                waiting_runs = instance.get_runs_count(dg.RunsFilter(statuses=waiting))
+            except Exception:  # noqa: BLE001 - the storage is still being created
+                queued = waiting_runs = 0
+            samples.append({"t": time.time(), "queued": queued, "waiting": waiting_runs, "load": os.getloadavg()[0],
+                            "pids": len(pids)})
+
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
+    analyst = publisher = None
+    try:
+        started = time.time()
+        # the consumer attached: a started consume run (an operator starts the UI, then data flows)
+        while time.time() - started < 180:
+            if instance.get_runs_count(dg.RunsFilter(job_name="consume_job", statuses=[dg.DagsterRunStatus.STARTED])):
+                break
+            if ui.poll() is not None:
+                raise RuntimeError(f"jushita-etl ui exited: see {work / 'ui.log'}")
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"no consume run started within 180 s: see {work / 'ui.log'}")
+        attached_s = time.time() - started
+        time.sleep(3)  # the client's rebalance
+        analyst = subprocess.Popen([sys.executable, "-c", LIVE_ANALYST, str(data), str(work / "ids.parquet")],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        publisher = subprocess.Popen([sys.executable, "-c", LIVE_PUBLISHER, broker.address, "LIVE", str(work / "pub-logs"),
+                                      str(work / "plan.json")], stdout=subprocess.PIPE, text=True)
+        published = [json.loads(line) for line in publisher.stdout]
+        if publisher.wait() != 0:
+            raise RuntimeError("the publisher failed")
+        last_message = published[-1]["done"]
+        windows = {p["chunk"]: p for p in published if "chunk" in p}
+        # drained: every chunk visible and no build queued or running
+        total = len(windows)
+        drained_at = None
+        while time.time() - last_message < 240:
+            line = analyst.stdout.readline()
+            if not line:
+                raise RuntimeError("the analyst process ended")
+            if not line.startswith('{"visible"'):
+                continue
+            visible = json.loads(line)["visible"]
+            builds = sum(instance.get_runs_count(dg.RunsFilter(job_name=job, statuses=[*waiting, dg.DagsterRunStatus.STARTED]))
+                         for job in ("warehouse_job", "facts_job"))
+            if visible == total and not builds:
+                drained_at = time.time()
+                break
+        analyst.stdin.write("stop\n")
+        analyst.stdin.flush()
+        result = json.loads(analyst.communicate(timeout=60)[0].strip().splitlines()[-1])
+    finally:
+        stop_monitor.set()
+        watcher.join(timeout=10)
+        for proc in (analyst, publisher):
+            if proc and proc.poll() is None:
+                proc.kill()
+        stop_started = time.time()
+        group = set(_ui_pids(ui.pid))
+        ui.send_signal(signal.SIGTERM)
+        while (ui.poll() is None or any(_proc_stat(p) for p in group)) and time.time() - stop_started < 15:
+            time.sleep(0.1)
+        stopped_s = time.time() - stop_started
+        stragglers = [p for p in group if _proc_stat(p)]
+        straggler_names = [_cmdline(p)[:80] for p in stragglers]
+        for pid in stragglers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        ui.wait(timeout=10)
+        ui_log.close()
+        broker.stop()
+
+    visible_at = {int(k): v for k, v in result["visible_at"].items()}
+    freshness = {c: visible_at[c] - w["start"] for c, w in windows.items() if c in visible_at}
+    bursts = sorted(freshness[c] for c in range(chunks) if c in freshness)
+    steady_f = sorted(v for c, v in freshness.items() if c >= chunks)
+
+    def pct(values, q):
+        return round(values[min(len(values) - 1, int(len(values) * q))], 1) if values else None
+
+    first_publish = windows[0]["start"]
+    runs = [r for r in instance.get_run_records() if r.create_timestamp.timestamp() >= first_publish]
+    minutes = ((drained_at or time.time()) - first_publish) / 60
+    by_job: dict[str, int] = {}
+    for record in runs:
+        by_job[record.dagster_run.job_name] = by_job.get(record.dagster_run.job_name, 0) + 1
+    window = [s for s in samples if s["t"] >= first_publish]
+    queued_after = [s["t"] for s in window if s["t"] >= last_message and s["queued"]]
+    cpu = [(v[2] - v[0], v[3] - v[1]) for v in consumer_cpu.values() if len(v) == 4]
+    consumer_seconds, consumer_wall = sum(c for c, _ in cpu), max((w for _, w in cpu), default=0)
+    builds = [r for r in runs if r.dagster_run.job_name != "consume_job" and r.start_time and r.end_time]
+    statuses = {}
+    for record in runs:
+        statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
+    report("live", chunks=chunks, chunk_messages=chunk_size, gap_s=gap, steady_rate_per_s=rate, steady_s=steady_seconds,
+           published=published[-1]["sent"], consumer_attached_after_s=round(attached_s, 1),
+           chunk_freshness_s=[round(freshness.get(c, float("nan")), 1) for c in range(chunks)],
+           chunk_freshness_p50_s=pct(bursts, 0.5), chunk_freshness_p90_s=pct(bursts, 0.9),
+           chunk_freshness_max_s=round(max(bursts), 1) if bursts else None,
+           chunks_never_visible=[c for c in range(chunks) if c not in freshness],
+           steady_freshness_p50_s=pct(steady_f, 0.5), steady_freshness_p90_s=pct(steady_f, 0.9),
+           steady_freshness_max_s=round(max(steady_f), 1) if steady_f else None,
+           steady_seconds_never_visible=sum(1 for c in windows if c >= chunks and c not in freshness),
+           max_runs_queued=max((s["queued"] for s in window), default=0),
+           max_runs_waiting=max((s["waiting"] for s in window), default=0),
+           queue_empty_after_last_message_s=round(max(queued_after) - last_message, 1) if queued_after else 0.0,
+           drained_after_last_message_s=round(drained_at - last_message, 1) if drained_at else None,
+           runs_launched=by_job, run_statuses=statuses, runs_per_minute=round(len(runs) / minutes, 1),
+           consumer_cpu_share_of_one_core=round(consumer_seconds / consumer_wall, 3) if consumer_wall else None,
+           consumer_processes=len(cpu),
+           load_avg_1m_max=round(max((s["load"] for s in window), default=0), 2),
+           load_avg_1m_mean=round(statistics.mean(s["load"] for s in window), 2) if window else None,
+           load_avg_at_end=[round(x, 2) for x in os.getloadavg()],
+           analyst_polls=result["polls"], analyst_errors=result["errors"],
+           analyst_poll_p50_ms=round(1000 * statistics.median(result["latencies"]), 1) if result["latencies"] else None,
+           build_created_to_started_p50_s=round(statistics.median(
+               r.start_time - r.create_timestamp.timestamp() for r in builds), 1) if builds else None,
+           build_run_p50_s=round(statistics.median(r.end_time - r.start_time for r in builds), 1) if builds else None,
+           ui_stopped_in_s=round(stopped_s, 1), ui_stragglers_killed=straggler_names,
+           target="chunk freshness p90 <= 30 s (goal 15 s), max <= 60 s; <= 2 runs queued; queue empty <= 60 s "
+                  "after the last message")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", default="simulator,landing,build,history,maintenance,intraday,dlt,mq")
@@ -545,6 +898,8 @@ def main() -> int:
         bench_dlt(n, 2_000 if args.quick else 30_000)
     if "mq" in sections:
         bench_mq(5_000 if args.quick else 40_000, [8, 128] if args.quick else [8, 32, 128, 256])
+    if "live" in sections:
+        bench_live(steady_seconds=30 if args.quick else 180)
     out = ROOT / "results.json"
     out.write_text(json.dumps(RESULTS, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {out}")

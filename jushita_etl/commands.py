@@ -444,7 +444,7 @@ def cmd_consume(args) -> int:
     from jushita_etl.mq.consume import Bounds, ConsumerBusy, run_consumer
 
     settings = _mq_settings(args)
-    _probe(settings.namesrv, settings.topic, args)
+    _probe(settings.namesrv, settings.topic, args, topic_must_exist=True)
     paths = _paths(args)
     bounds = Bounds(max_messages=args.max_messages, idle_timeout=args.idle_timeout, duration=args.duration)
     print(f"consuming {settings.topic} ({settings.tags}) as {settings.group} [{settings.model}] from {settings.namesrv} "
@@ -503,11 +503,12 @@ def cmd_publish(args) -> int:
     return 0
 
 
-def _probe(namesrv, topic, args) -> None:
+def _probe(namesrv, topic, args, *, topic_must_exist: bool = False) -> None:
     from jushita_etl.mq.remoting import ProbeError, probe_route
 
     try:
-        probe_route(namesrv, topic, access_key=args.access_key, secret_key=args.secret_key, channel=args.channel)
+        probe_route(namesrv, topic, access_key=args.access_key, secret_key=args.secret_key, channel=args.channel,
+                    topic_must_exist=topic_must_exist)
     except ProbeError as exc:
         raise UserError(str(exc)) from None
 

@@ -4,6 +4,7 @@ import dagster as dg
 from support import delivery, envelope, write_replay
 
 from jushita_etl.cli import land_files
+from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.landing.sensors import landing_sensor
 from jushita_etl.defs.mq.jobs import MQResource, consume_sensor
 from jushita_etl.defs.resources import WarehouseResource
@@ -21,6 +22,10 @@ def test_definitions_load():
     assert {"daily_reconciliation", "lake_maintenance_hourly"} <= {s.name for s in repo.schedule_defs}
     for job in ("ingest_job", "events_job", "facts_job", "warehouse_job", "consume_job"):
         definitions.resolve_job_def(job)
+    # consumer_connected is in the UI, evaluated by consume runs; no build probes the broker
+    assert CONSUMER_CHECK in definitions.resolve_asset_graph().asset_check_keys
+    for job in ("ingest_job", "facts_job", "warehouse_job"):
+        assert CONSUMER_CHECK not in definitions.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys
 
 
 def test_every_table_asset_has_its_sql_file():

@@ -1,19 +1,23 @@
 """The operator's mode as it runs: `jushita-etl ui` on a fresh instance builds landed data with no action in the UI
 and stops with every process it started on SIGTERM; a consumer that cannot reach its broker fails its run with the
-reason, and `jushita-etl status` says that something needs a person."""
+reason, its consumer_connected check turns red, and `jushita-etl status` says that something needs a person."""
 
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import dagster as dg
+from mq_support import BrokerProcess, wait_for
 from support import delivery, envelope, write_replay
 
 import jushita_etl
 from jushita_etl.cli import land_files
+from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.mq.jobs import MQResource, consume_job
 from jushita_etl.defs.resources import WarehouseResource
 
@@ -85,3 +89,41 @@ def test_consumer_without_a_broker_fails_its_run_with_the_reason(tmp_path, insta
                             env={**os.environ, "DAGSTER_HOME": instance.root_directory}, timeout=120)
     assert status.returncode == 1
     assert "the last consume_job run failed" in status.stdout
+
+
+def consumer_check(instance) -> dg.AssetCheckEvaluation | None:
+    """The latest evaluation of raw_messages' consumer_connected check, as the UI shows it."""
+    record = instance.get_latest_asset_check_evaluation_record(CONSUMER_CHECK)
+    return record.event.dagster_event.event_specific_data if record and record.event else None
+
+
+def test_consumer_connected_check_is_red_without_a_broker_and_green_with_one(tmp_path, instance):
+    warehouse = WarehouseResource(data_dir=str(tmp_path / "data"))
+    port = free_port()  # nothing listens there
+    dead = {"warehouse": warehouse, "mq": MQResource(namesrv=f"127.0.0.1:{port}", group="G", topic="T")}
+    assert not consume_job.execute_in_process(instance=instance, resources=dead, raise_on_error=False).success
+    check = consumer_check(instance)
+    assert check is not None and not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description.startswith(f"cannot reach the RocketMQ name server at 127.0.0.1:{port}")
+
+    broker = BrokerProcess()
+    try:  # a live broker: green when the run starts; red within a probe interval of the broker going away
+        live = {"warehouse": warehouse, "mq": MQResource(namesrv=broker.address, group="G", topic="T")}
+        seen = []
+
+        def watch():
+            seen.append(wait_for(lambda: (c := consumer_check(instance)) is not None and c.passed, 30))
+            broker.stop()
+            seen.append(wait_for(lambda: not consumer_check(instance).passed, 15))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        config = {"ops": {"consume_bounded": {"config": {"max_seconds": 6, "probe_every": 0.5}}}}
+        result = consume_job.execute_in_process(instance=instance, resources=live, run_config=config)
+        watcher.join(timeout=60)
+        assert result.success
+        assert seen == [True, True], "green while the broker answered, red once it was gone"
+        check = consumer_check(instance)
+        assert check.severity == dg.AssetCheckSeverity.ERROR and broker.address in check.description
+    finally:
+        broker.stop()

@@ -121,9 +121,12 @@ class ProbeError(RuntimeError):
 
 
 def probe_route(namesrv: str, topic: str, *, access_key: str | None, secret_key: str | None,
-                channel: str = "CLOUD", timeout: float = 5.0) -> None:
+                channel: str = "CLOUD", timeout: float = 5.0, topic_must_exist: bool = False) -> None:
     """Ask the name server for a topic's route, signed like the client signs it, and fail with a clear message
-    if it cannot be reached or rejects the credentials. The C++ client itself only logs such failures."""
+    if it cannot be reached or rejects the credentials. The C++ client itself only logs such failures.
+
+    ``topic_must_exist``: a consumer's probe, for which an unknown topic is an error (it would wait forever); a
+    producer's first send may still create the topic (``autoCreateTopicEnable``), so publishing accepts it."""
     host, port = namesrv.rsplit(":", 1)
     ext = {"topic": topic, "AccessKey": access_key or "", "OnsChannel": channel if access_key else "ALIYUN"}
     ext["Signature"] = signature(ext, b"", secret_key or "")
@@ -138,6 +141,9 @@ def probe_route(namesrv: str, topic: str, *, access_key: str | None, secret_key:
     if response.code == NO_PERMISSION:
         raise ProbeError(f"the broker at {namesrv} rejected the credentials of AccessKey {access_key!r} "
                          f"(NO_PERMISSION: {response.remark}); check the SecretKey")
+    if response.code == TOPIC_NOT_EXIST and topic_must_exist:
+        raise ProbeError(f"the name server at {namesrv} knows no topic {topic!r} (TOPIC_NOT_EXIST): check "
+                         "the topic name and that it is created for this instance")
     if response.code not in (SUCCESS, TOPIC_NOT_EXIST):
         raise ProbeError(f"the name server at {namesrv} answered code {response.code}: {response.remark}")
 

@@ -5,7 +5,7 @@ import dagster as dg
 
 from jushita_etl.defs.facts.checks import (FACT_CHECK, FACT_KEYS, fact_check_specs, reconciliation_result,
                                            reconciliation_spec)
-from jushita_etl.defs.landing.checks import freshness_checks
+from jushita_etl.defs.landing.checks import CONSUMER_CHECK, freshness_checks
 from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
@@ -82,8 +82,9 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
 
 
 # raw_messages' freshness check is its sensor's to evaluate (freshness_sensor): right after an ingest it could only
-# pass, and as a step of its own it would cost these runs a dozen events in the instance's SQLite.
-_SENSOR_CHECKS = dg.AssetSelection.checks(*freshness_checks)
+# pass, and as a step of its own it would cost these runs a dozen events in the instance's SQLite. Its
+# consumer_connected check is the consume runs' (a build has no business probing the broker).
+_SENSOR_CHECKS = dg.AssetSelection.checks(*freshness_checks, CONSUMER_CHECK)
 
 facts_job = dg.define_asset_job(
     "facts_job",

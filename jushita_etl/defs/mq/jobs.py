@@ -1,11 +1,17 @@
 """Sensor-driven, bounded consume runs: the RocketMQ consumer lands deliveries for up to ``max_seconds`` or until
-the queue is idle, then the run ends with its numbers. The landing sensor picks the new batches up from there."""
+the queue is idle, then the run ends with its numbers. The landing sensor picks the new batches up from there.
+
+Each run probes the name server before it starts the client, and again every ``probe_every`` seconds while it
+consumes; the result is the ``consumer_connected`` check of ``raw_messages`` (red, with the one-line reason, when
+the name server or broker cannot be reached, the topic is unknown or the credentials are refused)."""
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.mq import DEFAULT_THREADS
 from jushita_etl.warehouse.landed import Shipper
@@ -45,6 +51,73 @@ class ConsumeConfig(dg.Config):
     idle_timeout: float = 0.0
     """0: an idle queue does not end the run (a consumer is always attached while the sensor is on)."""
     max_messages: int = 0
+    probe_every: float = 30.0
+    """Seconds between probes of the name server while the run consumes (the consumer_connected check)."""
+
+
+def probe_consumer(mq: MQResource) -> str | None:
+    """Why the consumer cannot work (one line), or None: the name server answers with a route for the topic, with
+    the configured credentials."""
+    from jushita_etl.mq.remoting import ProbeError, probe_route
+
+    settings = mq.settings()
+    try:
+        probe_route(settings.namesrv, settings.topic, access_key=settings.access_key, secret_key=settings.secret_key,
+                    channel=settings.channel, topic_must_exist=True)
+    except ProbeError as exc:
+        return str(exc)
+    return None
+
+
+def _connected_description(mq: MQResource, reason: str | None) -> str:
+    return reason or f"the name server at {mq.namesrv} routes topic {mq.topic} to group {mq.group}"
+
+
+def _connected_metadata(mq: MQResource, reason: str | None) -> dict:
+    return {"namesrv": mq.namesrv, "topic": mq.topic, "group": mq.group, "reason": reason or ""}
+
+
+def consumer_evaluation(mq: MQResource, reason: str | None) -> dg.AssetCheckEvaluation:
+    """The consumer_connected check's evaluation for a probe's outcome (``reason`` None: connected)."""
+    return dg.AssetCheckEvaluation(asset_key=CONSUMER_CHECK.asset_key, check_name=CONSUMER_CHECK.name,
+                                   passed=reason is None, severity=dg.AssetCheckSeverity.ERROR,
+                                   description=_connected_description(mq, reason),
+                                   metadata=_connected_metadata(mq, reason))
+
+
+class _Health:
+    """Probes while a run consumes and reports the check when the outcome changes (the C++ client only logs a lost
+    broker and keeps retrying, so without this a consumer whose broker died would look healthy for an hour)."""
+
+    def __init__(self, context: dg.OpExecutionContext, mq: MQResource, every: float, reason: str | None):
+        self.context, self.mq, self.every = context, mq, every
+        self.reason, self.probed = reason, time.monotonic()
+
+    def tick(self) -> None:
+        if self.every <= 0 or time.monotonic() - self.probed < self.every:
+            return
+        reason = probe_consumer(self.mq)
+        self.probed = time.monotonic()
+        if reason != self.reason:
+            self.reason = reason
+            self.context.instance.report_runless_asset_event(consumer_evaluation(self.mq, reason))
+            if reason:
+                self.context.log.warning(f"consumer lost its broker: {reason}")
+            else:
+                self.context.log.info("consumer reaches its broker again")
+
+
+@dg.asset_check(asset="raw_messages", name=CONSUMER_CHECK.name, blocking=False,
+                description="Red when the RocketMQ consumer cannot reach the name server or broker, the topic is "
+                "unknown or the credentials are refused. Consume runs evaluate it when they start and while they run; "
+                "executing it here probes the configured name server now.")
+def consumer_connected(mq: MQResource) -> dg.AssetCheckResult:
+    if not mq.configured:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   description="RocketMQ is not configured (JUSHITA_MQ_NAMESRV / _GROUP / _TOPIC)")
+    reason = probe_consumer(mq)
+    return dg.AssetCheckResult(passed=reason is None, severity=dg.AssetCheckSeverity.ERROR,
+                               description=_connected_description(mq, reason), metadata=_connected_metadata(mq, reason))
 
 
 @dg.op
@@ -55,18 +128,23 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
     # imported here, not with the definitions: the consumer brings pyarrow and numpy (0.13 s) into every process
     # that loads the code location, `jushita-etl build` included
     from jushita_etl.mq.consume import Bounds, run_consumer
-    from jushita_etl.mq.remoting import ProbeError, probe_route
 
-    settings = mq.settings()
-    try:  # an unreachable name server or broker, a missing topic or refused credentials: the run fails, saying so
-        probe_route(settings.namesrv, settings.topic, access_key=settings.access_key, secret_key=settings.secret_key,
-                    channel=settings.channel)
-    except ProbeError as exc:
-        raise dg.Failure(f"consumer cannot start: {exc}") from None
+    # an unreachable name server or broker, a missing topic or refused credentials: the check turns red and the run
+    # fails, both saying why
+    reason = probe_consumer(mq)
+    context.instance.report_runless_asset_event(consumer_evaluation(mq, reason))
+    if reason:
+        raise dg.Failure(f"consumer cannot start: {reason}")
+    health = _Health(context, mq, config.probe_every, reason)
     shipper = Shipper(warehouse.paths)
-    report = run_consumer(settings, warehouse.paths,
+
+    def progress(stats) -> None:
+        shipper.tick(stats)
+        health.tick()
+
+    report = run_consumer(mq.settings(), warehouse.paths,
                           Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout or None,
-                                 duration=config.max_seconds), on_progress=shipper.tick)
+                                 duration=config.max_seconds), on_progress=progress)
     shipper.final()
     context.log.info(f"landed {report.landed:,} deliveries, stopped by {report.stopped_by}")
     return dg.Output(report.landed, metadata={
