@@ -300,7 +300,7 @@ print(json.dumps({{"latencies": latencies, "errors": errors}}))
 MAINTENANCE_CODE = """
 import json, sys, time
 from pathlib import Path
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 from jushita_etl.warehouse import db, lake, maintenance, scenarios, steps
 from datetime import timedelta

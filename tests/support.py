@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from jushita_etl.build import run_build
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import Paths, paths
 
 _ids = itertools.count(1)

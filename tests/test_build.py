@@ -13,7 +13,7 @@ from support import delivery, envelope, write_replay
 
 import jushita_etl
 from jushita_etl.build import run_build
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import lake as lake_settings, paths
 from jushita_etl.simulate.feed import FeedConfig, write_feed
 from jushita_etl.warehouse import db, lake, landed, steps

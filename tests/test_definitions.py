@@ -3,7 +3,7 @@
 import dagster as dg
 from support import delivery, envelope, write_replay
 
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.landing.sensors import landing_sensor
 from jushita_etl.defs.mq.jobs import MQResource, consume_sensor

@@ -14,7 +14,7 @@ import pytest
 from support import delivery, envelope, write_replay
 
 import jushita_etl
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 from jushita_etl.warehouse import db, lake, maintenance, scenarios, steps
 

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import concurrent_callbacks, delivery, envelope, write_replay
 
-from jushita_etl.cli import land_files, main
+from jushita_etl.cli import main
+from jushita_etl.landing.replay import land_files
 from jushita_etl.landing.batches import read_manifest
 from jushita_etl.simulate.feed import FeedConfig, write_feed
 
@@ -53,7 +54,7 @@ def test_lands_every_delivery_byte_exact(tmp_path, feed):
 def test_landing_allocates_through_malloc(tmp_path, feed):
     """Landing switches Arrow from mimalloc to malloc (landing.writer.use_system_allocator: a second less of
     page faults per 1M deliveries); in a process of its own, so this test process keeps its allocator."""
-    code = ("import sys, pyarrow as pa; from jushita_etl.cli import land_files; "
+    code = ("import sys, pyarrow as pa; from jushita_etl.landing.replay import land_files; "
             "land_files([sys.argv[1]], __import__('pathlib').Path(sys.argv[2]), quiet=True); "
             "print(pa.default_memory_pool().backend_name)")
     out = subprocess.run([sys.executable, "-c", code, str(feed), str(tmp_path / "landing")], check=True,

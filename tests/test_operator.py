@@ -16,7 +16,7 @@ from mq_support import BrokerProcess, wait_for
 from support import delivery, envelope, write_replay
 
 import jushita_etl
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.mq.jobs import MQResource, consume_job
 from jushita_etl.defs.resources import WarehouseResource

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import delivery, envelope, write_replay
 
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 
 CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMEDRIVER and shutil.which("chromium")),

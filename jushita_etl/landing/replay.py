@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import io
 import mmap
 import sys
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from jushita_etl.landing.batches import LANDING_SCHEMA, china_now
-from jushita_etl.landing.writer import LandingWriter
+from jushita_etl.landing.writer import LandingWriter, use_system_allocator
 
 BLOCK_BYTES = 32 << 20
 REPLAY_SCHEMA = pa.schema(
@@ -230,3 +231,19 @@ def _parse_lines(block: bytes, name: str, first_line: int) -> tuple[pa.Table, li
             rows[key].append(value)
     schema = pa.schema([f for f in LANDING_SCHEMA if f.name != "batch_id"])
     return pa.table(rows, schema=schema), bad
+
+
+def land_files(files: list[str], landing_dir: Path, *, quiet: bool = False, fsync: bool = True, **flush):
+    """Land replay files (``-``: stdin) into ``landing_dir`` through the background landing writer; returns the
+    writer's stats and the replay report. ``quiet``: do not print the lines skipped as bad."""
+    use_system_allocator()
+    for name in files:
+        if name != "-" and not Path(name).is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such replay file", name)
+    writer = LandingWriter(landing_dir, fsync=fsync, background=True, **flush)
+    try:
+        report = land_replay(files, writer, on_bad=None if quiet else lambda bad: print(
+            f"skipped {bad.where}: {bad.reason}", file=sys.stderr))
+    finally:
+        writer.close()
+    return writer.stats, report

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from fault_support import assert_equals_oracle, run_cli
-from mq_support import BrokerProcess, consumer, landed
+from mq_support import BrokerProcess, landed
 
 from jushita_etl.landing.manifest import read_manifest
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fault_support import assert_equals_oracle, run_cli
 
 from jushita_etl.build import run_build
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 
 

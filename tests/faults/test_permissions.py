@@ -9,7 +9,7 @@ import pytest
 from fault_support import WITHOUT_OVERRIDE, assert_equals_oracle, read_only, run_cli
 
 from jushita_etl.build import run_build
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 
 

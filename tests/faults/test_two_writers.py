@@ -11,7 +11,7 @@ import time
 from fault_support import assert_equals_oracle, run_cli
 from mq_support import BrokerProcess, consumer
 
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 
 HOLD_WRITER = """

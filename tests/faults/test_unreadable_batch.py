@@ -12,7 +12,7 @@ import pytest
 
 from fault_support import assert_equals_oracle, run_cli
 from jushita_etl.build import run_build
-from jushita_etl.cli import land_files
+from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 from jushita_etl.warehouse import db, steps, unreadable
 

@@ -1,0 +1,5 @@
+"""``python -m jushita_etl.cli``."""
+
+from jushita_etl.cli import run
+
+run()
