@@ -23,7 +23,7 @@ import duckdb
 
 from jushita_etl.settings import Paths
 from jushita_etl.warehouse import db, lake, scenarios, steps
-from jushita_etl.warehouse.plan import plan
+from jushita_etl.warehouse.plan import plan, settled
 
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -60,10 +60,13 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     report = BuildReport()
     _recover_consumer_log(paths)
     try:
-        with db.writer(paths, hand_over=True) as conn:
-            if not (full or plan(conn, paths.landing).anything):
-                report.nothing_new = True
-            else:
+        with db.writer(paths, hand_over=True, prepared=False) as conn:
+            # nothing to do and nothing unpublished: the writer's state is the published one, so its
+            # reconciliation is the published build's, and no reader is opened for it
+            report.reconciliation = None if full else _nothing_to_do(conn, paths)
+            report.nothing_new = report.reconciliation is not None
+            if not report.nothing_new:
+                db.prepare(conn)
                 try:
                     steps.ingest(conn, paths)
                 except duckdb.Error as exc:  # e.g. a landed file damaged on disk: one clear line
@@ -76,6 +79,19 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     _summarize(paths, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> steps.Reconciliation | None:
+    """When there is nothing to do (``plan.settled``, on the writer before it is prepared), the reconciliation of
+    the warehouse as it is (as recorded when it was published, or counted); else None. A catalog no build has
+    prepared (or one missing a newer table) has work."""
+    try:
+        recorded = settled(conn, paths.landing)
+        if recorded is None:
+            return None
+        return steps.Reconciliation(*recorded) if recorded else steps.reconcile(conn)
+    except duckdb.CatalogException:
+        return None
 
 
 def _recover_consumer_log(paths: Paths) -> None:
@@ -147,8 +163,10 @@ SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TA
 def _summarize(paths: Paths, report: BuildReport) -> None:
     """Row counts of the published build (not after a build with nothing new: the same as before), and its
     reconciliation when no run counted it."""
+    if report.nothing_new and report.reconciliation is not None:
+        return
     try:
-        conn = db.reader(paths)
+        conn = lake.reader(paths, internal=True)
     except lake.NoWarehouseYet:
         return
     try:

@@ -143,11 +143,14 @@ def current_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int
 
 def publish(conn: duckdb.DuckDBPyConnection) -> int:
     """Make the state the writer has committed so far the one analysts read: records its snapshot in
-    ``etl.published``. Returns that snapshot."""
+    ``etl.published``, and its reconciliation (sql/internal/reconciliation.sql, counted in the same transaction) in
+    ``etl.reconciliations``. Returns that snapshot."""
     conn.execute("BEGIN TRANSACTION")
     try:
         snapshot = current_snapshot(conn)
         conn.execute("INSERT INTO etl.published VALUES ($snapshot, now()::TIMESTAMP)", {"snapshot": snapshot})
+        conn.execute(f"INSERT INTO etl.reconciliations SELECT $snapshot, * FROM (\n{sql.load('internal/reconciliation')}\n)",
+                     {"snapshot": snapshot})
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -243,3 +243,10 @@ def reconcile(conn: duckdb.DuckDBPyConnection) -> Reconciliation:
     """The invariant of contract §5, counted over distinct mq_msg_ids."""
     row = conn.execute(sql.load("internal/reconciliation")).fetchone()
     return Reconciliation(*row)
+
+
+def recorded_reconciliation(conn: duckdb.DuckDBPyConnection, snapshot: int) -> Reconciliation:
+    """The reconciliation ``lake.publish`` counted on the snapshot it published."""
+    row = conn.execute("SELECT deliveries, events, duplicates, quarantined, unmodelled FROM etl.reconciliations "
+                       "WHERE snapshot_id = $snapshot LIMIT 1", {"snapshot": snapshot}).fetchone()
+    return Reconciliation(*row)
