@@ -34,8 +34,11 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     """Session settings, the contract's tables (idempotent) and the parsing macros, on a connection whose default
     catalog is the lake (``USE lake``)."""
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
-    sql.run(conn, "internal/schema")
-    sql.run(conn, "internal/landed_batches")
+    # one transaction: on the lake every DDL statement outside one is a snapshot of its own, and creating a new
+    # catalog's ~30 tables one commit at a time cost 1.7 s (0.07 s as one commit; 0.09 -> 0.01 s when they exist)
+    with transaction(conn):
+        sql.run(conn, "internal/schema")
+        sql.run(conn, "internal/landed_batches")
     sql.run(conn, "internal/macros")
     _unprepared.discard(id(conn))
 
