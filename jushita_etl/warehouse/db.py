@@ -37,22 +37,10 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     # one transaction: on the lake every DDL statement outside one is a snapshot of its own, and creating a new
     # catalog's ~30 tables one commit at a time cost 1.7 s (0.07 s as one commit; 0.09 -> 0.01 s when they exist)
     with transaction(conn):
-        new_catalog = not conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'etl' "
-            "AND table_name = 'pending_events'").fetchone()[0]
         sql.run(conn, "internal/schema")
         sql.run(conn, "internal/landed_batches")
-        if new_catalog:
-            for queue in PARTITIONED_QUEUES:
-                conn.execute(f"ALTER TABLE etl.{queue} SET PARTITIONED BY (domain)")
     sql.run(conn, "internal/macros")
     _unprepared.discard(id(conn))
-
-
-# The work queues, partitioned by their consumer (``domain``) in a new catalog: each consumer reads only its own
-# files, and deleting what it consumed drops whole files instead of writing delete files. Unpartitioned, each of the
-# six event steps of a fresh 1M build read all 1M queued messages' contents to find its own (3.3 CPU-s in all).
-PARTITIONED_QUEUES = ("pending_events", "dirty_keys")
 
 
 # Writer connections opened without ``prepare`` (``writer(prepared=False)``), by id: never handed over as they are.
