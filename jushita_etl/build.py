@@ -4,7 +4,7 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
 * **Plan** without starting Dagster (``warehouse/plan.py``, shared with the landing sensor). Nothing to do: no
   Dagster import at all.
 * **Ingest** the new batches on the writer connection (``steps.ingest``), which is handed over to the run's first
-  step instead of being closed and reopened.
+  step instead of being closed and reopened. It runs on a thread while Dagster is imported and loaded.
 * **One run**: ``warehouse_job`` over the partitions from the first to the last event date the queued messages
   have (it ingests, applies the events, refolds the facts and publishes), or ``facts_job`` when no event table
   changes (redeliveries only). Batches landed while it ran are built by another run, up to three in all.
@@ -14,6 +14,7 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -25,7 +26,7 @@ from jushita_etl.diagnosis import explain
 from jushita_etl.holder import holder, try_hold
 from jushita_etl.settings import Paths, lake as lake_settings
 from jushita_etl.warehouse import db, lake, scenarios, steps, unreadable
-from jushita_etl.warehouse.plan import plan
+from jushita_etl.warehouse.plan import plan, settled
 
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -65,18 +66,29 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     report = BuildReport()
     _recover_consumer_log(paths)
     try:
-        with db.writer(paths, hand_over=True, timeout=wait) as conn:
-            if not (full or plan(conn, paths.landing).anything):
-                report.nothing_new = True
-            else:
+        with db.writer(paths, hand_over=True, prepared=False, timeout=wait) as conn:
+            # nothing to do and nothing unpublished: the writer's state is the published one, so its
+            # reconciliation is the published build's, and no reader is opened for it
+            report.reconciliation = None if full else _nothing_to_do(conn, paths)
+            report.nothing_new = report.reconciliation is not None
+            if report.nothing_new:  # still said on every build until repaired (one query of a small table)
+                report.unreadable = unreadable.unresolved(conn)
+            if not report.nothing_new:
+                db.prepare(conn)
+                # The ingest (DuckDB, which releases the GIL) runs on a thread while this one imports Dagster, loads
+                # the definitions and opens the instance: 2-3 s of Python that otherwise waited for the parse.
+                ingested: dict = {}
+                thread = threading.Thread(target=_ingest, args=(conn, paths, ingested), name="ingest")
+                thread.start()
                 try:
-                    steps.ingest(conn, paths)
-                except duckdb.Error as exc:  # a full disk, say: one clear line
-                    raise BuildFailed(explain(exc, paths.data_dir)
-                                      or f"ingest failed: {str(exc).strip().splitlines()[0]}") from None
-                dates = steps.pending_dates(conn)
+                    session = _DagsterSession(paths, full=full, instance=instance, verbose=verbose, report=report)
+                finally:
+                    thread.join()
+                if "error" in ingested:
+                    raise ingested["error"]
+                dates = ingested["dates"]
         if not report.nothing_new:
-            _run_dagster(paths, dates, full=full, instance=instance, verbose=verbose, report=report)
+            session.run(dates)
     finally:  # the writer, when no run took it over (nothing to do, or a failure before the first step)
         db.release_handed_over(paths)
     _summarize(paths, report)
@@ -103,6 +115,19 @@ def rebuild(paths: Paths, *, instance=None, verbose: bool = False) -> tuple[Path
     return aside, run_build(paths, full=True, instance=instance, verbose=verbose)
 
 
+def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> steps.Reconciliation | None:
+    """When there is nothing to do (``plan.settled``, on the writer before it is prepared), the reconciliation of
+    the warehouse as it is (as recorded when it was published, or counted); else None. A catalog no build has
+    prepared (or one missing a newer table) has work."""
+    try:
+        recorded = settled(conn, paths.landing)
+        if recorded is None:
+            return None
+        return steps.Reconciliation(*recorded) if recorded else steps.reconcile(conn)
+    except duckdb.CatalogException:
+        return None
+
+
 def _recover_consumer_log(paths: Paths) -> None:
     """What a crashed consumer acknowledged is landed before anything is built."""
     wal = paths.landing / "wal"
@@ -113,36 +138,60 @@ def _recover_consumer_log(paths: Paths) -> None:
         recover_orphans(BatchStore(paths.landing))
 
 
-def _run_dagster(paths: Paths, dates: list[date], *, full: bool, instance, verbose: bool, report: BuildReport) -> None:
-    import dagster as dg  # only now: a no-op build never pays for importing Dagster
+def _ingest(conn: duckdb.DuckDBPyConnection, paths: Paths, out: dict) -> None:
+    """The build's ingest (on its own thread): ``out`` gets the pending dates, or the error to raise."""
+    try:
+        steps.ingest(conn, paths)
+        out["dates"] = steps.pending_dates(conn)
+    except duckdb.Error as exc:  # a full disk, say: one clear line
+        out["error"] = BuildFailed(explain(exc, paths.data_dir) or f"ingest failed: {str(exc).strip().splitlines()[0]}")
+    except BaseException as exc:  # noqa: BLE001 - raised by the build's thread
+        out["error"] = exc
 
-    from jushita_etl.defs.landing.sensors import RANGE_END_TAG, RANGE_START_TAG
-    from jushita_etl.defs.partitions import partition_key_for
-    from jushita_etl.defs.resources import WarehouseResource
-    from jushita_etl.definitions import defs as load_defs
 
-    # One planned-materialization event per asset and run instead of one per (asset, partition): a run can span
-    # many daily partitions, and each event is a SQLite commit in the instance.
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-    if instance is None:
-        ensure_dagster_home()
-        instance = dg.DagsterInstance.get()
-    definitions = load_defs()
-    resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
-    fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
+class _DagsterSession:
+    """Dagster imported, the definitions loaded and the instance open, ready to run (``run``)."""
 
-    def execute(job_name: str, **kwargs) -> None:
-        config = {**fold, **({} if verbose else QUIET)}
-        result = definitions.resolve_job_def(job_name).execute_in_process(
-            instance=instance, resources=resources, raise_on_error=False, run_config=config, **kwargs)
-        report.runs.append(job_name)
+    def __init__(self, paths: Paths, *, full: bool, instance, verbose: bool, report: BuildReport):
+        import dagster as dg  # only now: a no-op build never pays for importing Dagster
+
+        from jushita_etl.defs.resources import WarehouseResource
+        from jushita_etl.definitions import defs as load_defs
+
+        # One planned-materialization event per asset and run instead of one per (asset, partition): a run can
+        # span many daily partitions, and each event is a SQLite commit in the instance.
+        os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+        if instance is None:
+            ensure_dagster_home()
+            instance = dg.DagsterInstance.get()
+        self.paths, self.instance, self.verbose, self.report = paths, instance, verbose, report
+        self.definitions = load_defs()
+        self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
+        self.fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
+
+    def execute(self, job_name: str, **kwargs) -> None:
+        config = {**self.fold, **({} if self.verbose else QUIET)}
+        result = self.definitions.resolve_job_def(job_name).execute_in_process(
+            instance=self.instance, resources=self.resources, raise_on_error=False, run_config=config, **kwargs)
+        self.report.runs.append(job_name)
         for evaluation in result.get_asset_check_evaluations():
             if evaluation.check_name == "reconciliation":
-                report.reconciliation = steps.Reconciliation(
+                self.report.reconciliation = steps.Reconciliation(
                     **{f.name: evaluation.metadata[f.name].value for f in fields(steps.Reconciliation)})
         if not result.success:
             raise BuildFailed(f"{job_name} failed: {_failure_message(result)}")
 
+    def run(self, dates: list[date]) -> None:
+        """``warehouse_job`` over the pending dates (``facts_job`` without any), then again for batches landed
+        meanwhile, up to MAX_RUNS runs."""
+        _run_dagster(self, self.paths, dates)
+
+
+def _run_dagster(session: _DagsterSession, paths: Paths, dates: list[date]) -> None:
+    from jushita_etl.defs.landing.sensors import RANGE_END_TAG, RANGE_START_TAG
+    from jushita_etl.defs.partitions import partition_key_for
+
+    execute = session.execute
     for _ in range(MAX_RUNS):
         if dates:
             first, last = partition_key_for(dates[0]), partition_key_for(dates[-1])
@@ -174,8 +223,10 @@ SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TA
 def _summarize(paths: Paths, report: BuildReport) -> None:
     """Row counts of the published build (not after a build with nothing new: the same as before), and its
     reconciliation when no run counted it."""
+    if report.nothing_new and report.reconciliation is not None:
+        return
     try:
-        conn = db.reader(paths)
+        conn = lake.reader(paths, internal=True)
     except lake.NoWarehouseYet:
         return
     try:

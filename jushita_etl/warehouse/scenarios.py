@@ -66,7 +66,8 @@ def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool
     written."""
     model = sql.load(table.name)
     with db.transaction(conn):
-        if table.source is None or full:
+        # an empty table (a first build) is computed whole: the same rows, without looking the groups up
+        if table.source is None or full or not conn.execute(f"SELECT EXISTS (FROM {table.name})").fetchone()[0]:
             conn.execute(f"DELETE FROM {table.name}")
             conn.execute(f"INSERT INTO {table.name} BY NAME {model}", _params(table))
             written = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]

@@ -209,9 +209,13 @@ def _mark_dirty(conn: duckdb.DuckDBPyConnection, table: EventTable, rows: str, p
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:
-    """Refold one fact table for its dirty keys (or entirely), in one transaction. Returns rows written."""
-    params = {"full": full}
+    """Refold one fact table for its dirty keys (or entirely), in one transaction. Returns rows written.
+
+    An empty table (a first build) is folded entirely: the same rows (a fold is a function of the events alone, and
+    every key with events is dirty or already folded), without looking the dirty keys up."""
     with db.transaction(conn):
+        full = full or not conn.execute(f"SELECT EXISTS (FROM {fact.name})").fetchone()[0]
+        params = {"full": full}
         conn.execute(f"CREATE OR REPLACE TEMP TABLE folded AS {sql.load(fact.name)}", params)
         if fact.name == "fact_refunds":
             # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
@@ -254,4 +258,11 @@ class Reconciliation:
 def reconcile(conn: duckdb.DuckDBPyConnection) -> Reconciliation:
     """The invariant of contract §5, counted over distinct mq_msg_ids."""
     row = conn.execute(sql.load("internal/reconciliation")).fetchone()
+    return Reconciliation(*row)
+
+
+def recorded_reconciliation(conn: duckdb.DuckDBPyConnection, snapshot: int) -> Reconciliation:
+    """The reconciliation ``lake.publish`` counted on the snapshot it published."""
+    row = conn.execute("SELECT deliveries, events, duplicates, quarantined, unmodelled FROM etl.reconciliations "
+                       "WHERE snapshot_id = $snapshot LIMIT 1", {"snapshot": snapshot}).fetchone()
     return Reconciliation(*row)

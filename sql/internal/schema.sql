@@ -116,6 +116,12 @@ CREATE TABLE IF NOT EXISTS etl.dirty_keys (domain VARCHAR, key BIGINT, key2 VARC
 -- The snapshots analysts read: the last one is the state of the last finished build (see jushita_etl/warehouse/lake.py).
 CREATE TABLE IF NOT EXISTS etl.published (snapshot_id BIGINT, published_at TIMESTAMP);
 
+-- The reconciliation (sql/internal/reconciliation.sql) of each published snapshot, counted as it was published: a
+-- build with nothing new reports it instead of counting again.
+CREATE TABLE IF NOT EXISTS etl.reconciliations (
+    snapshot_id BIGINT, deliveries BIGINT, events BIGINT, duplicates BIGINT, quarantined BIGINT, unmodelled BIGINT
+);
+
 CREATE TABLE IF NOT EXISTS sync_users (
     user_nick VARCHAR, user_id BIGINT, is_valid BOOLEAN, created TIMESTAMP, modified TIMESTAMP, topics VARCHAR[],
     checked_at TIMESTAMP

@@ -75,8 +75,8 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.writer() as conn:
-        reconciliation = steps.reconcile(conn)
         snapshot = lake.publish(conn)
+        reconciliation = steps.recorded_reconciliation(conn, snapshot)
     yield dg.MaterializeResult(metadata={"snapshot": snapshot})
     yield reconciliation_result(reconciliation)
 
