@@ -63,10 +63,3 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             if is_selected(context, table.name, EVENT_CHECK):  # counted by apply_events on the ids it wrote
                 yield unique_key_result(table.name, EVENT_CHECK, applied_now.duplicated_ids)
     context.log.info(f"event dates changed per table: {applied}")
-
-
-events_job = dg.define_asset_job(
-    "events_job", selection=dg.AssetSelection.assets(event_tables), partitions_def=DAILY,
-    description="Apply the queued events (backfills of any range run as a single run); the landing sensor then "
-    "folds and publishes them.",
-)

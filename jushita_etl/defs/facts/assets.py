@@ -5,8 +5,6 @@ import dagster as dg
 
 from jushita_etl.defs.facts.checks import (FACT_CHECK, FACT_KEYS, fact_check_specs, reconciliation_result,
                                            reconciliation_spec)
-from jushita_etl.defs.landing.checks import CONSUMER_CHECK, freshness_checks
-from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import lake, scenarios, steps
@@ -79,37 +77,3 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         reconciliation = steps.recorded_reconciliation(conn, snapshot)
     yield dg.MaterializeResult(metadata={"snapshot": snapshot})
     yield reconciliation_result(reconciliation)
-
-
-# raw_messages' freshness check is its sensor's to evaluate (freshness_sensor): right after an ingest it could only
-# pass, and as a step of its own it would cost these runs a dozen events in the instance's SQLite. Its
-# consumer_connected check is the consume runs' (a build has no business probing the broker).
-_SENSOR_CHECKS = dg.AssetSelection.checks(*freshness_checks, CONSUMER_CHECK)
-
-facts_job = dg.define_asset_job(
-    "facts_job",
-    selection=(dg.AssetSelection.groups("landing", "scenarios")
-               | dg.AssetSelection.assets(fact_tables, published_warehouse))
-    - _SENSOR_CHECKS,
-    description="Ingest new batches, refold the facts and scenario tables for touched keys and publish (for builds "
-    "that change no event table).",
-)
-
-warehouse_job = dg.define_asset_job(
-    "warehouse_job",
-    selection=dg.AssetSelection.groups("landing", "events", "facts", "scenarios") - _SENSOR_CHECKS,
-    partitions_def=DAILY,
-    description="Ingest new batches, apply their events, refold the facts and scenario tables they touch and "
-    "publish, in one run (what `jushita-etl build` runs).",
-)
-
-daily_reconciliation = dg.ScheduleDefinition(
-    name="daily_reconciliation",
-    target=facts_job,
-    cron_schedule="30 3 * * *",
-    execution_timezone="Asia/Shanghai",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    run_config=dg.RunConfig(ops={"fact_tables": FoldConfig(full=True), "scenario_tables": FoldConfig(full=True)}),
-    description="Nightly: ingest, refold every fact and scenario table from scratch (which must equal the "
-    "incremental state) and publish.",
-)

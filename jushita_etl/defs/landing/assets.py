@@ -3,8 +3,8 @@
 
 import dagster as dg
 
-from jushita_etl.defs.landing.checks import (CONSUMER_CHECK, landed_batches_readable, quarantine_rate,
-                                             quarantine_rate_spec, readable_spec)
+from jushita_etl.defs.landing.checks import (landed_batches_readable, quarantine_rate, quarantine_rate_spec,
+                                             readable_spec)
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.warehouse import steps, unreadable
 
@@ -65,9 +65,3 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     )
     yield quarantine_rate(quarantined, raw_rows)
     yield landed_batches_readable(waiting)
-
-
-ingest_job = dg.define_asset_job(
-    "ingest_job", selection=dg.AssetSelection.assets(ingest_landing) - dg.AssetSelection.checks(CONSUMER_CHECK),
-    description="Ingest newly landed batches into raw_messages and quarantine.",
-)

@@ -10,7 +10,7 @@ data lands. No cursor: a CLI build in between simply leaves nothing to plan.
 
 import dagster as dg
 
-from jushita_etl.defs.facts.assets import facts_job, warehouse_job
+from jushita_etl.defs.jobs import facts_job, warehouse_job
 from jushita_etl.defs.partitions import partition_key_for
 from jushita_etl.defs.resources import WarehouseResource
 

@@ -19,12 +19,3 @@ def lake_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         "files_before": report.files_before, "files": report.files_after,
         "snapshots_before": report.snapshots_before, "snapshots": report.snapshots_after,
         "seconds": round(report.seconds, 2)})
-
-
-maintenance_job = dg.define_asset_job("maintenance_job", selection=dg.AssetSelection.assets(lake_files),
-                                      description="Merge, expire and clean up the lakehouse.")
-
-maintenance_schedule = dg.ScheduleDefinition(
-    name="lake_maintenance_hourly", target=maintenance_job, cron_schedule="17 * * * *",
-    execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every hour: keeps file and snapshot counts bounded however often micro-batches commit.")

@@ -76,8 +76,3 @@ def sync_users_current(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata={
         "last_refresh": str(last[0]) if last else "never", "gateway_reachable": bool(last and last[1]),
         "error": (last[2] if last else None) or "", "expired": expired})
-
-
-sync_users_schedule = dg.ScheduleDefinition(
-    name="sync_users_hourly", target=dg.AssetSelection.assets(sync_users), cron_schedule="15 * * * *",
-    execution_timezone="Asia/Shanghai", description="Refresh the sellers' message-sync status every hour.")
