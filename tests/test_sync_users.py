@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 from support import delivery, envelope, land_and_build
 
-from jushita_etl.defs.resources import WarehouseResource
-from jushita_etl.defs.sync_users.assets import TopResource, sync_users, sync_users_current
+from jushita_etl.defs.resources import TopResource, WarehouseResource
+from jushita_etl.defs.sync_users.assets import sync_users, sync_users_current
 from jushita_etl.top.gateway import GatewayState, make_server
 from jushita_etl.warehouse import db
 

@@ -1,4 +1,5 @@
-"""Resources shared by every domain: the warehouse (landing zone in, DuckDB out)."""
+"""The resources, in one place: the warehouse (landing zone in, lakehouse out), the TOP gateway (sync users) and
+the RocketMQ consumer (defs/mq)."""
 
 
 import os
@@ -13,6 +14,7 @@ from jushita_etl import settings
 from jushita_etl.warehouse import db, lake
 from jushita_etl.warehouse.plan import Plan, plan, plan_from_manifest
 from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.top.client import DEFAULT_URL, TopClient
 
 WAREHOUSE_POOL = "warehouse_writer"
 """Concurrency pool of every asset that writes the lakehouse: one writer at a time (dagster.yaml)."""
@@ -59,13 +61,24 @@ class WarehouseResource(dg.ConfigurableResource):
             self._session, self._conn = None, None
 
 
+class TopResource(dg.ConfigurableResource):
+    """The TOP gateway and app key. The app secret is read from $JUSHITA_APP_SECRET where it is used, never
+    kept in resource config (which the UI and run config show)."""
+
+    url: str = DEFAULT_URL
+    app_key: str = ""
+    sign_method: str = "md5"
+
+    def client(self) -> TopClient:
+        return TopClient(app_key=self.app_key, app_secret=os.environ.get("JUSHITA_APP_SECRET", ""), url=self.url,
+                         sign_method=self.sign_method, retries=2, timeout=5)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     # Read when the code location loads, so $JUSHITA_DATA_DIR and $JUSHITA_MQ_* reach Dagster without putting
     # paths or credentials into run config. Secrets are read only where they are used, never here.
     from jushita_etl.defs.mq.jobs import MQResource
-    from jushita_etl.defs.sync_users.assets import TopResource
-    from jushita_etl.top.client import DEFAULT_URL
 
     env = os.environ.get
     # Runs execute in one process: a warehouse run's steps are sequential anyway (one writer) and share the writer

@@ -1,26 +1,12 @@
 """``sync_users``: which sellers' messages are flowing, from the TOP JMS APIs, refreshed on a schedule."""
 
-import os
 from datetime import datetime
 
 import dagster as dg
 
-from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from jushita_etl.top.client import DEFAULT_URL, TopClient, TopError, TopTransportError, unwrap_list
+from jushita_etl.defs.resources import WAREHOUSE_POOL, TopResource, WarehouseResource
+from jushita_etl.top.client import TopClient, TopError, TopTransportError, unwrap_list
 from jushita_etl.warehouse import db, sql
-
-class TopResource(dg.ConfigurableResource):
-    """The TOP gateway and app key. The app secret is read from $JUSHITA_APP_SECRET where it is used, never
-    kept in resource config (which the UI and run config show)."""
-
-    url: str = DEFAULT_URL
-    app_key: str = ""
-    sign_method: str = "md5"
-
-    def client(self) -> TopClient:
-        return TopClient(app_key=self.app_key, app_secret=os.environ.get("JUSHITA_APP_SECRET", ""), url=self.url,
-                         sign_method=self.sign_method, retries=2, timeout=5)
-
 
 def ask(client: TopClient, nick: str, checked_at: datetime) -> dict:
     user = client.user_get(nick).get("ons_user") or {}
