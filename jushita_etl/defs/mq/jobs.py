@@ -45,9 +45,22 @@ class MQResource(dg.ConfigurableResource):
                           channel=self.channel, threads=self.threads)
 
 
+def _run_seconds() -> float:
+    """$JUSHITA_MQ_RUN_SECONDS, read when the code location loads: how long a consume run consumes (default an hour)."""
+    value = os.environ.get("JUSHITA_MQ_RUN_SECONDS", "").strip()
+    try:
+        seconds = float(value) if value else 3600.0
+    except ValueError:
+        raise ValueError(f"JUSHITA_MQ_RUN_SECONDS must be a number of seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"JUSHITA_MQ_RUN_SECONDS must be positive, not {value!r}")
+    return seconds
+
+
 class ConsumeConfig(dg.Config):
-    max_seconds: float = 3600.0
-    """A run consumes for an hour, then the sensor starts the next one within seconds (its records stay bounded)."""
+    max_seconds: float = _run_seconds()
+    """A run consumes for an hour ($JUSHITA_MQ_RUN_SECONDS), then the sensor starts the next one within seconds
+    (its records stay bounded)."""
     idle_timeout: float = 0.0
     """0: an idle queue does not end the run (a consumer is always attached while the sensor is on)."""
     max_messages: int = 0
