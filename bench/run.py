@@ -865,6 +865,47 @@ def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rat
                   "after the last message")
 
 
+def gap_numbers(data: Path, instance, first_sent: float, last_sent: float) -> dict:
+    """The consumer gaps of the consume runs of ``instance`` landing into ``data`` while a publisher sent steadily
+    from ``first_sent`` to ``last_sent``: a gap is a stretch with no delivery landing (consecutive received_at); the
+    one of a replacement is the longest that overlaps the hand-over: 5 s either side of the moment the successor
+    took the group's lock (its run's log says so), or, for runs that do not hand over, from 5 s before the
+    predecessor's run ended to 5 s after it ended or the successor started, whichever is later."""
+    import dagster as dg
+    import pyarrow as pa
+
+    table = pa.concat_tables(landed_rows(data))
+    received = [t.timestamp() - 8 * 3600 for t in table.column("received_at").to_pylist()]  # China wall-clock
+    born = table.column("born_timestamp").to_pylist()
+    pairs = sorted((r, r - b / 1000) for r, b in zip(received, born) if first_sent + 1 <= r <= last_sent + 5)
+    received, waited = [r for r, _ in pairs], [w for _, w in pairs]
+    holes = [(received[i - 1], received[i]) for i in range(1, len(received))]
+    runs = sorted((r for r in instance.get_run_records(dg.RunsFilter(job_name="consume_job"))
+                   if r.start_time and r.end_time), key=lambda r: r.start_time)
+    per = []
+    for before, after in zip(runs, runs[1:]):
+        if before.end_time < first_sent + 5 or before.end_time > last_sent - 5:
+            continue  # the publisher was not sending steadily around this hand-over
+        took = [e.timestamp for e in instance.all_logs(after.dagster_run.run_id)
+                if "took over the group's lock" in (e.user_message or "")]
+        lo, hi = (took[0] - 5, took[0] + 5) if took else (before.end_time - 5, max(before.end_time, after.start_time) + 5)
+        near = [h for h in holes if h[1] >= lo and h[0] <= hi]
+        if not near:
+            continue
+        stopped, resumed = max(near, key=lambda h: h[1] - h[0])
+        per.append({"gap_s": round(resumed - stopped, 2), "last_landed_before_run_end_s": round(before.end_time - stopped, 2),
+                    "handed_over": bool(took),
+                    "successor_started_after_run_end_s": round(after.start_time - before.end_time, 2),
+                    "max_wait_s": round(max(w for r, w in pairs if lo <= r <= hi), 2)})
+    gaps = sorted(p["gap_s"] for p in per)
+    spans = sorted(b - a for a, b in holes)
+    return {"landed": len(table), "consume_runs": len(runs), "replacements_measured": len(per), "replacements": per,
+            "gap_p50_s": round(statistics.median(gaps), 2) if gaps else None, "gap_max_s": max(gaps) if gaps else None,
+            "between_deliveries_p99_s": round(spans[int(len(spans) * 0.99)], 2) if spans else None,
+            "message_wait_p50_s": round(statistics.median(waited), 3) if waited else None,
+            "message_wait_max_s": round(max(waited), 2) if waited else None}
+
+
 def bench_gaps(run_seconds: float = 40.0, replacements: int = 4, rate: int = 200) -> None:
     """Consumer gaps at run replacement, in the operator's mode: the dev broker, `jushita-etl ui` with consume runs
     of ``run_seconds`` ($JUSHITA_MQ_RUN_SECONDS) and a publisher sending ``rate`` msg/s through the real client
@@ -872,8 +913,6 @@ def bench_gaps(run_seconds: float = 40.0, replacements: int = 4, rate: int = 200
     each replacement, the longest stretch with no delivery landing (received_at, while the publisher never paused:
     the consumer stopped pulling until the next one landed its first message), and how long messages waited
     (received_at - born_timestamp)."""
-    import pyarrow as pa
-
     work = WORK / "gaps"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -941,38 +980,8 @@ def bench_gaps(run_seconds: float = 40.0, replacements: int = 4, rate: int = 200
         ui_log.close()
         broker.stop()
 
-    table = pa.concat_tables(landed_rows(data))
-    received = [t.timestamp() - 8 * 3600 for t in table.column("received_at").to_pylist()]  # China wall-clock
-    waited = [r - b / 1000 for r, b in zip(received, table.column("born_timestamp").to_pylist())]
-    order = sorted(range(len(received)), key=received.__getitem__)
-    received = [received[i] for i in order]
-    waited = [waited[i] for i in order]
-    first_sent, last_sent = windows[0]["start"], published["done"]
-    runs = sorted((r for r in instance.get_run_records(dg.RunsFilter(job_name="consume_job"))
-                   if r.start_time and r.end_time), key=lambda r: r.start_time)
-    per = []
-    for before, after in zip(runs, runs[1:]):
-        # the hand-over: from the predecessor's last quarter to the successor's end
-        lo, hi = before.end_time - run_seconds / 4, after.end_time
-        if lo < first_sent + 1 or before.end_time > last_sent - 1:
-            continue  # the publisher was not sending steadily all along
-        inside = [i for i in range(1, len(received)) if lo <= received[i] <= hi]
-        if not inside:
-            continue
-        i = max(inside, key=lambda k: received[k] - received[k - 1])
-        window = [w for r, w in zip(received, waited) if lo <= r <= hi]
-        per.append({"gap_s": round(received[i] - received[i - 1], 2),
-                    "stopped_before_run_end_s": round(before.end_time - received[i - 1], 2),
-                    "successor_started_after_run_end_s": round(after.start_time - before.end_time, 2),
-                    "first_landed_after_successor_start_s": round(received[i] - after.start_time, 2),
-                    "max_wait_s": round(max(window), 2)})
-    gaps = sorted(p["gap_s"] for p in per)
-    steady_waits = sorted(w for r, w in zip(received, waited) if first_sent + 1 <= r <= last_sent)
-    report("gaps", run_seconds=run_seconds, rate_per_s=rate, published=published["sent"], landed=len(received),
-           consume_runs=len(runs), replacements_measured=len(per), replacements=per,
-           gap_p50_s=round(statistics.median(gaps), 2) if gaps else None, gap_max_s=max(gaps) if gaps else None,
-           message_wait_p50_s=round(statistics.median(steady_waits), 2) if steady_waits else None,
-           message_wait_max_s=round(max(steady_waits), 2) if steady_waits else None,
+    report("gaps", run_seconds=run_seconds, rate_per_s=rate, published=published["sent"],
+           **gap_numbers(data, instance, windows[0]["start"], published["done"]),
            load_avg_1m_mean=round(statistics.mean(loads), 2) if loads else None,
            load_avg_1m_max=round(max(loads), 2) if loads else None,
            target="gap <= 3 s at every replacement")
