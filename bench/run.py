@@ -16,6 +16,10 @@ Sections (all on this machine, in one run):
                published in 12 chunks 15 s apart then 1,000 msg/s for 3 minutes, an analyst polling connect():
                freshness per chunk, runs queued, drain time, runs per minute, the consumer's CPU share. About 9
                minutes, so not in the default sections: --sections live
+  gaps         consumer gaps at run replacement: dev broker, `jushita-etl ui` with 40 s consume runs
+               ($JUSHITA_MQ_RUN_SECONDS), 200 msg/s through the real client across 4 replacements; the longest
+               stretch with nothing landing around each replacement (received_at of the landed batches, Dagster's
+               run records) and how long messages waited. About 6 minutes, not in the default sections
 
 Usage: python bench/run.py [--sections landing,build,...] [--deliveries N] [--quick]
 (the default: every section but live)
@@ -861,6 +865,128 @@ def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rat
                   "after the last message")
 
 
+def gap_numbers(data: Path, instance, first_sent: float, last_sent: float) -> dict:
+    """The consumer gaps of the consume runs of ``instance`` landing into ``data`` while a publisher sent steadily
+    from ``first_sent`` to ``last_sent``: a gap is a stretch with no delivery landing (consecutive received_at); the
+    one of a replacement is the longest that overlaps the hand-over: 5 s either side of the moment the successor
+    took the group's lock (its run's log says so), or, for runs that do not hand over, from 5 s before the
+    predecessor's run ended to 5 s after it ended or the successor started, whichever is later."""
+    import dagster as dg
+    import pyarrow as pa
+
+    table = pa.concat_tables(landed_rows(data))
+    received = [t.timestamp() - 8 * 3600 for t in table.column("received_at").to_pylist()]  # China wall-clock
+    born = table.column("born_timestamp").to_pylist()
+    pairs = sorted((r, r - b / 1000) for r, b in zip(received, born) if first_sent + 1 <= r <= last_sent + 5)
+    received, waited = [r for r, _ in pairs], [w for _, w in pairs]
+    holes = [(received[i - 1], received[i]) for i in range(1, len(received))]
+    runs = sorted((r for r in instance.get_run_records(dg.RunsFilter(job_name="consume_job"))
+                   if r.start_time and r.end_time), key=lambda r: r.start_time)
+    per = []
+    for before, after in zip(runs, runs[1:]):
+        if before.end_time < first_sent + 5 or before.end_time > last_sent - 5:
+            continue  # the publisher was not sending steadily around this hand-over
+        took = [e.timestamp for e in instance.all_logs(after.dagster_run.run_id)
+                if "took over the group's lock" in (e.user_message or "")]
+        lo, hi = (took[0] - 5, took[0] + 5) if took else (before.end_time - 5, max(before.end_time, after.start_time) + 5)
+        near = [h for h in holes if h[1] >= lo and h[0] <= hi]
+        if not near:
+            continue
+        stopped, resumed = max(near, key=lambda h: h[1] - h[0])
+        per.append({"gap_s": round(resumed - stopped, 2), "last_landed_before_run_end_s": round(before.end_time - stopped, 2),
+                    "handed_over": bool(took),
+                    "successor_started_after_run_end_s": round(after.start_time - before.end_time, 2),
+                    "max_wait_s": round(max(w for r, w in pairs if lo <= r <= hi), 2)})
+    gaps = sorted(p["gap_s"] for p in per)
+    spans = sorted(b - a for a, b in holes)
+    return {"landed": len(table), "consume_runs": len(runs), "replacements_measured": len(per), "replacements": per,
+            "gap_p50_s": round(statistics.median(gaps), 2) if gaps else None, "gap_max_s": max(gaps) if gaps else None,
+            "between_deliveries_p99_s": round(spans[int(len(spans) * 0.99)], 2) if spans else None,
+            "message_wait_p50_s": round(statistics.median(waited), 3) if waited else None,
+            "message_wait_max_s": round(max(waited), 2) if waited else None}
+
+
+def bench_gaps(run_seconds: float = 40.0, replacements: int = 4, rate: int = 200) -> None:
+    """Consumer gaps at run replacement, in the operator's mode: the dev broker, `jushita-etl ui` with consume runs
+    of ``run_seconds`` ($JUSHITA_MQ_RUN_SECONDS) and a publisher sending ``rate`` msg/s through the real client
+    for about ``replacements`` run replacements. Measured from the landed data and Dagster's run records: around
+    each replacement, the longest stretch with no delivery landing (received_at, while the publisher never paused:
+    the consumer stopped pulling until the next one landed its first message), and how long messages waited
+    (received_at - born_timestamp)."""
+    work = WORK / "gaps"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    data, home = work / "data", work / "home"
+    fresh_instance(home)
+    steady_seconds = int(replacements * (run_seconds + 15) + 40)
+    steady = simulate(WORK / f"gaps-steady-{rate * steady_seconds}.jsonl", rate * steady_seconds, start="2026-11-01",
+                      days=1, seed=34)
+    (work / "plan.json").write_text(json.dumps({"chunks": [], "steady": str(steady), "gap": 0, "rate": rate}))
+    broker = Broker(work / "broker")
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "JUSHITA_DATA_DIR": str(data), "JUSHITA_MQ_NAMESRV": broker.address,
+           "JUSHITA_MQ_GROUP": "GID_gaps", "JUSHITA_MQ_TOPIC": "GAPS", "JUSHITA_MQ_RUN_SECONDS": str(run_seconds)}
+    ui_log = open(work / "ui.log", "w")
+    ui = subprocess.Popen([*CLI, "ui", "--data-dir", str(data), "--port", str(port)], env=env, stdout=ui_log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    loads: list[float] = []
+    publisher = None
+    try:
+        started = time.time()
+        while time.time() - started < 180:
+            if instance.get_runs_count(dg.RunsFilter(job_name="consume_job", statuses=[dg.DagsterRunStatus.STARTED])):
+                break
+            if ui.poll() is not None:
+                raise RuntimeError(f"jushita-etl ui exited: see {work / 'ui.log'}")
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"no consume run started within 180 s: see {work / 'ui.log'}")
+        time.sleep(3)  # the client's rebalance
+        publisher = subprocess.Popen([sys.executable, "-c", LIVE_PUBLISHER, broker.address, "GAPS", str(work / "pub-logs"),
+                                      str(work / "plan.json")], stdout=subprocess.PIPE, text=True)
+        windows = []
+        for line in publisher.stdout:
+            loads.append(os.getloadavg()[0])
+            if '"done"' in line:
+                published = json.loads(line)
+            elif '"chunk"' in line:
+                windows.append(json.loads(line))
+        if publisher.wait() != 0:
+            raise RuntimeError("the publisher failed")
+        time.sleep(run_seconds / 2)  # the last messages land (and are compacted into batches when the run ends)
+        deadline = time.time() + 2 * run_seconds + 60
+        while time.time() < deadline:  # every message landed in a batch
+            if sum(t.num_rows for t in landed_rows(data)) >= published["sent"]:
+                break
+            time.sleep(2)
+    finally:
+        if publisher and publisher.poll() is None:
+            publisher.kill()
+        group = set(_ui_pids(ui.pid))
+        ui.send_signal(signal.SIGTERM)
+        stop_started = time.time()
+        while (ui.poll() is None or any(_proc_stat(p) for p in group)) and time.time() - stop_started < 15:
+            time.sleep(0.1)
+        for pid in [p for p in group if _proc_stat(p)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        ui.wait(timeout=10)
+        ui_log.close()
+        broker.stop()
+
+    report("gaps", run_seconds=run_seconds, rate_per_s=rate, published=published["sent"],
+           **gap_numbers(data, instance, windows[0]["start"], published["done"]),
+           load_avg_1m_mean=round(statistics.mean(loads), 2) if loads else None,
+           load_avg_1m_max=round(max(loads), 2) if loads else None,
+           target="gap <= 3 s at every replacement")
+
+
 def _free_port() -> int:
     import socket
 
@@ -900,6 +1026,9 @@ def main() -> int:
         bench_mq(5_000 if args.quick else 40_000, [8, 128] if args.quick else [8, 32, 128, 256])
     if "live" in sections:
         bench_live(steady_seconds=30 if args.quick else 180)
+    if "gaps" in sections:
+        bench_gaps(run_seconds=float(os.environ.get("BENCH_GAPS_RUN_SECONDS", "40")),
+                   replacements=2 if args.quick else 4)
     out = ROOT / "results.json"
     out.write_text(json.dumps(RESULTS, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {out}")

@@ -1,14 +1,22 @@
 """The Dagster code location loads, and its sensors ask for the right runs."""
 
+import threading
+import time
+
 import dagster as dg
+import pytest
 from support import delivery, envelope, write_replay
 
 from jushita_etl.landing.replay import land_files
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.landing.sensors import landing_sensor
-from jushita_etl.defs.mq.jobs import MQResource, consume_sensor
+from jushita_etl.defs.mq.jobs import (CONSUMING_UNTIL_TAG, HANDOVER_LEAD, REPLACES_TAG, MQResource,
+                                      consume_sensor)
 from jushita_etl.defs.resources import WarehouseResource
 from jushita_etl.definitions import defs
+from jushita_etl.holder import try_hold
+from jushita_etl.mq.consume import ConsumerBusy, hold_group
+from jushita_etl.settings import paths
 
 
 def test_definitions_load():
@@ -88,6 +96,54 @@ def test_consume_sensor(instance):
     request = consume_sensor(dg.build_sensor_context(instance=instance, resources={"mq": mq}))
     assert isinstance(request, dg.RunRequest)
     assert "secret" not in repr(mq).lower()
+
+
+def test_consume_sensor_launches_the_successor_before_the_run_ends(instance):
+    mq = MQResource(namesrv="127.0.0.1:9876", group="G", topic="T")
+
+    def tick():
+        return consume_sensor(dg.build_sensor_context(instance=instance, resources={"mq": mq}))
+
+    def consume_run(status, tags):
+        return instance.add_run(dg.DagsterRun(job_name="consume_job", status=status, tags=tags))
+
+    starting = consume_run(dg.DagsterRunStatus.STARTED, {})  # not consuming yet (probing, or waiting for the lock)
+    assert isinstance(tick(), dg.SkipReason)
+    instance.delete_run(starting.run_id)
+    run = consume_run(dg.DagsterRunStatus.STARTED, {CONSUMING_UNTIL_TAG: f"{time.time() + HANDOVER_LEAD + 60:.1f}"})
+    assert isinstance(tick(), dg.SkipReason)  # far from its end
+    instance.add_run_tags(run.run_id, {CONSUMING_UNTIL_TAG: f"{time.time() + HANDOVER_LEAD - 5:.1f}"})
+    request = tick()
+    assert isinstance(request, dg.RunRequest) and request.tags[REPLACES_TAG] == run.run_id
+    wait = request.run_config["ops"]["consume_bounded"]["config"]["wait_for_group"]
+    assert HANDOVER_LEAD - 5 + 50 < wait <= HANDOVER_LEAD + 60  # until the predecessor is due to stop, plus a minute
+    job = defs().resolve_job_def("consume_job")
+    assert dg.validate_run_config(job, request.run_config)
+
+    successor = consume_run(dg.DagsterRunStatus.STARTED, {REPLACES_TAG: run.run_id})
+    assert isinstance(tick(), dg.SkipReason)  # both going: nothing more
+    # a failed successor is not relaunched while its predecessor runs (one successor per run)
+    instance.delete_run(successor.run_id)
+    consume_run(dg.DagsterRunStatus.FAILURE, {REPLACES_TAG: run.run_id})
+    assert isinstance(tick(), dg.SkipReason)
+    instance.delete_run(run.run_id)
+    assert isinstance(tick(), dg.RunRequest)  # the predecessor gone: a fresh run, as on a fresh instance
+
+
+def test_only_a_successor_waits_for_the_group_lock(tmp_path):
+    data = paths(tmp_path / "data")
+    held = try_hold(data.landing / "consumers" / "G.lock", "consumer of group G")
+    started = time.monotonic()
+    with pytest.raises(ConsumerBusy, match="another consumer of group G already lands into"):
+        hold_group(data, "G")  # by hand: refused at once
+    assert time.monotonic() - started < 0.5
+    with pytest.raises(ConsumerBusy):
+        hold_group(data, "G", wait=0.3)  # a successor whose predecessor never lets go: refused after its wait
+    threading.Timer(0.5, held.close).start()
+    started = time.monotonic()
+    lock = hold_group(data, "G", wait=10)  # the predecessor lets go: taken at once
+    assert 0.4 < time.monotonic() - started < 1.5
+    lock.close()
 
 
 def test_schedules_produce_valid_runs(instance):

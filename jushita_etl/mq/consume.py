@@ -56,12 +56,18 @@ class ConsumerBusy(RuntimeError):
     """Another consumer of the same group already lands into this data directory."""
 
 
-def hold_group(paths: Paths, group: str):
+def hold_group(paths: Paths, group: str, wait: float = 0.0):
     """The group's lock in this data directory: one consumer per group and data directory (a second one would
     only split the queues with the first on the same disk, or, broadcasting, land everything twice; more
-    ``--threads`` is the way to more throughput). Groups of their own (a big customer's) land side by side."""
+    ``--threads`` is the way to more throughput). Groups of their own (a big customer's) land side by side.
+
+    ``wait`` > 0 only for a consumer that replaces one about to end (consume_sensor's successor run): it takes the
+    lock the moment the predecessor releases it, polling every 20 ms, and refuses like any other after ``wait``
+    seconds. A consumer started by hand refuses at once (``wait`` 0)."""
     path = paths.landing / "consumers" / (re.sub(r"[^A-Za-z0-9_.-]", "_", group) + ".lock")
-    lock = try_hold(path, f"consumer of group {group}")
+    deadline = time.monotonic() + wait
+    while (lock := try_hold(path, f"consumer of group {group}")) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     if lock is None:
         raise ConsumerBusy(f"another consumer of group {group} already lands into {paths.data_dir}: {holder(path)}; "
                            "run one consumer per group and data directory (give it more --threads instead)")
@@ -69,17 +75,20 @@ def hold_group(paths: Paths, group: str):
 
 
 def run_consumer(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: threading.Event | None = None,
-                 log_level: str = "warn", handle_signals: bool = False, on_progress=None) -> ConsumeReport:
-    group_lock = hold_group(paths, settings.group)
+                 log_level: str = "warn", handle_signals: bool = False, on_progress=None,
+                 wait_for_group: float = 0.0, on_consuming=None) -> ConsumeReport:
+    """Consume into the landing zone of ``paths`` until a bound or ``stop``. ``wait_for_group``: seconds to wait
+    for the group's lock (see hold_group); ``on_consuming()`` is called once the client has started."""
+    group_lock = hold_group(paths, settings.group, wait=wait_for_group)
     try:
         return _consume(settings, paths, bounds, stop=stop, log_level=log_level, handle_signals=handle_signals,
-                        on_progress=on_progress)
+                        on_progress=on_progress, on_consuming=on_consuming)
     finally:
         group_lock.close()
 
 
 def _consume(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: threading.Event | None,
-             log_level: str, handle_signals: bool, on_progress) -> ConsumeReport:
+             log_level: str, handle_signals: bool, on_progress, on_consuming=None) -> ConsumeReport:
     stop = stop or threading.Event()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -91,6 +100,8 @@ def _consume(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: thread
     consumer.start()
     stopped_by = "signal"
     try:
+        if on_consuming:
+            on_consuming()
         while not stop.wait(0.1):
             now = time.monotonic()
             stats = consumer.stats

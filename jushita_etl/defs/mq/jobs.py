@@ -1,6 +1,11 @@
 """Sensor-driven, bounded consume runs: the RocketMQ consumer lands deliveries for up to ``max_seconds`` or until
 the queue is idle, then the run ends with its numbers. The landing sensor picks the new batches up from there.
 
+Runs hand over without a gap: ``HANDOVER_LEAD`` seconds before a run's consumer is due to stop, the sensor launches
+its successor, which probes the broker and then waits (bounded) for the group's lock in the data directory, starting
+its client the moment the predecessor has stopped pulling, landed what it took and released the lock. Only the
+successor waits; a consumer started by hand still refuses at once.
+
 Each run probes the name server before it starts the client, and again every ``probe_every`` seconds while it
 consumes; the result is the ``consumer_connected`` check of ``raw_messages`` (red, with the one-line reason, when
 the name server or broker cannot be reached, the topic is unknown or the credentials are refused)."""
@@ -45,14 +50,39 @@ class MQResource(dg.ConfigurableResource):
                           channel=self.channel, threads=self.threads)
 
 
+def _run_seconds() -> float:
+    """$JUSHITA_MQ_RUN_SECONDS, read when the code location loads: how long a consume run consumes (default an hour)."""
+    value = os.environ.get("JUSHITA_MQ_RUN_SECONDS", "").strip()
+    try:
+        seconds = float(value) if value else 3600.0
+    except ValueError:
+        raise ValueError(f"JUSHITA_MQ_RUN_SECONDS must be a number of seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"JUSHITA_MQ_RUN_SECONDS must be positive, not {value!r}")
+    return seconds
+
+
 class ConsumeConfig(dg.Config):
-    max_seconds: float = 3600.0
-    """A run consumes for an hour, then the sensor starts the next one within seconds (its records stay bounded)."""
+    max_seconds: float = _run_seconds()
+    """A run consumes for an hour ($JUSHITA_MQ_RUN_SECONDS), then the sensor starts the next one within seconds
+    (its records stay bounded)."""
     idle_timeout: float = 0.0
     """0: an idle queue does not end the run (a consumer is always attached while the sensor is on)."""
     max_messages: int = 0
     probe_every: float = 30.0
     """Seconds between probes of the name server while the run consumes (the consumer_connected check)."""
+    wait_for_group: float = 0.0
+    """Seconds to wait for the group's lock held by the run this one replaces (set by consume_sensor on a successor;
+    0: refuse at once when another consumer of the group lands into this data directory)."""
+
+
+HANDOVER_LEAD = 30.0
+"""Seconds before a consume run is due to stop that the sensor launches its successor: enough for the run worker to
+start and load the code on a busy 2-core machine (5-15 s), so the successor already waits for the lock."""
+CONSUMING_UNTIL_TAG = "jushita/consuming_until"
+"""Set by a consume run once its client has started: when (epoch seconds) its consumer is due to stop."""
+REPLACES_TAG = "jushita/replaces"
+"""On a successor run: the run it replaces (one successor per run, also when it failed)."""
 
 
 def probe_consumer(mq: MQResource) -> str | None:
@@ -142,9 +172,19 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
         shipper.tick(stats)
         health.tick()
 
+    def consuming() -> None:  # the client has started: tell the sensor when to launch the successor
+        if config.wait_for_group:
+            context.log.info("took over the group's lock from the run this one replaces")
+        try:
+            context.instance.add_run_tags(context.run_id,
+                                          {CONSUMING_UNTIL_TAG: f"{time.time() + config.max_seconds:.1f}"})
+        except Exception as exc:  # noqa: BLE001 - without the tag the sensor relaunches after the end, as before
+            context.log.warning(f"could not tag the run for its successor ({exc}); the next run starts after this one")
+
     report = run_consumer(mq.settings(), warehouse.paths,
                           Bounds(max_messages=config.max_messages or None, idle_timeout=config.idle_timeout or None,
-                                 duration=config.max_seconds), on_progress=progress)
+                                 duration=config.max_seconds), on_progress=progress,
+                          wait_for_group=config.wait_for_group, on_consuming=consuming)
     shipper.final()
     context.log.info(f"landed {report.landed:,} deliveries, stopped by {report.stopped_by}")
     return dg.Output(report.landed, metadata={
@@ -161,13 +201,28 @@ def consume_job():
 @dg.sensor(job=consume_job, minimum_interval_seconds=5,
            default_status=dg.DefaultSensorStatus.RUNNING if os.environ.get("JUSHITA_MQ_NAMESRV") else dg.DefaultSensorStatus.STOPPED)
 def consume_sensor(context: dg.SensorEvaluationContext, mq: MQResource):
-    """Keep one bounded consume run going: launch one whenever none is queued or running."""
+    """Keep a consumer attached: launch a consume run when none is queued or running, and a run's successor
+    ``HANDOVER_LEAD`` seconds before its consumer is due to stop (the successor takes over the group's lock)."""
     if not mq.configured:
         return dg.SkipReason("RocketMQ is not configured (JUSHITA_MQ_NAMESRV / _GROUP / _TOPIC)")
     active = context.instance.get_runs(filters=dg.RunsFilter(
         job_name=consume_job.name,
         statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                  dg.DagsterRunStatus.STARTED]), limit=1)
-    if active:
-        return dg.SkipReason(f"consume run {active[0].run_id} is still going")
-    return dg.RunRequest()
+                  dg.DagsterRunStatus.STARTED]), limit=2)
+    if not active:
+        return dg.RunRequest()
+    run = active[0]
+    if len(active) > 1 or run.status != dg.DagsterRunStatus.STARTED or CONSUMING_UNTIL_TAG not in run.tags:
+        return dg.SkipReason(f"consume run {run.run_id} is still going")
+    remaining = float(run.tags[CONSUMING_UNTIL_TAG]) - time.time()
+    if remaining > HANDOVER_LEAD:
+        return dg.SkipReason(f"consume run {run.run_id} consumes for {remaining:.0f} s more; its successor starts "
+                             f"{HANDOVER_LEAD:.0f} s before it stops")
+    if context.instance.get_runs(filters=dg.RunsFilter(job_name=consume_job.name, tags={REPLACES_TAG: run.run_id}),
+                                 limit=1):
+        return dg.SkipReason(f"consume run {run.run_id} already has its successor")
+    # the successor waits for the lock until the predecessor is due to stop, plus a minute for its shutdown; past
+    # that it fails saying who holds the lock (a stuck predecessor gets one successor, not one per tick)
+    wait = round(max(remaining, 0.0) + 60.0, 1)
+    return dg.RunRequest(run_config={"ops": {"consume_bounded": {"config": {"wait_for_group": wait}}}},
+                         tags={REPLACES_TAG: run.run_id})
