@@ -663,6 +663,43 @@ def _holds(pid: int, path_part: str) -> bool:
         return False
 
 
+def stop_ui(ui: subprocess.Popen, ui_log, broker) -> tuple[float, list[str]]:
+    """SIGTERM to `jushita-etl ui`, as an operator stops it; whatever of its process group is left after 15 s is
+    killed. Then the broker. Returns how long the group took to stop and the stragglers' command lines."""
+    stop_started = time.time()
+    group = set(_ui_pids(ui.pid))
+    ui.send_signal(signal.SIGTERM)
+    while (ui.poll() is None or any(_proc_stat(p) for p in group)) and time.time() - stop_started < 15:
+        time.sleep(0.1)
+    stopped_s = time.time() - stop_started
+    stragglers = [p for p in group if _proc_stat(p)]
+    names = [_cmdline(p)[:80] for p in stragglers]
+    for pid in stragglers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ui.wait(timeout=10)
+    ui_log.close()
+    broker.stop()
+    return stopped_s, names
+
+
+def wait_for_consumer(instance, ui: subprocess.Popen, work: Path) -> float:
+    """Wait (up to 180 s) until `jushita-etl ui` has a consume run started, as an operator sees data begin to flow;
+    returns the time the wait began."""
+    import dagster as dg
+
+    started = time.time()
+    while time.time() - started < 180:
+        if instance.get_runs_count(dg.RunsFilter(job_name="consume_job", statuses=[dg.DagsterRunStatus.STARTED])):
+            return started
+        if ui.poll() is not None:
+            raise RuntimeError(f"jushita-etl ui exited: see {work / 'ui.log'}")
+        time.sleep(0.5)
+    raise RuntimeError(f"no consume run started within 180 s: see {work / 'ui.log'}")
+
+
 def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rate: int = 1_000,
                steady_seconds: int = 180) -> None:
     """The operator's mode as it runs: the dev broker, `jushita-etl ui` (webserver and daemon, consume and landing
@@ -752,16 +789,8 @@ def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rat
     watcher.start()
     analyst = publisher = None
     try:
-        started = time.time()
         # the consumer attached: a started consume run (an operator starts the UI, then data flows)
-        while time.time() - started < 180:
-            if instance.get_runs_count(dg.RunsFilter(job_name="consume_job", statuses=[dg.DagsterRunStatus.STARTED])):
-                break
-            if ui.poll() is not None:
-                raise RuntimeError(f"jushita-etl ui exited: see {work / 'ui.log'}")
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"no consume run started within 180 s: see {work / 'ui.log'}")
+        started = wait_for_consumer(instance, ui, work)
         attached_s = time.time() - started
         time.sleep(3)  # the client's rebalance
         analyst = subprocess.Popen([sys.executable, "-c", LIVE_ANALYST, str(data), str(work / "ids.parquet")],
@@ -797,22 +826,7 @@ def bench_live(chunks: int = 12, chunk_size: int = 2_650, gap: float = 15.0, rat
         for proc in (analyst, publisher):
             if proc and proc.poll() is None:
                 proc.kill()
-        stop_started = time.time()
-        group = set(_ui_pids(ui.pid))
-        ui.send_signal(signal.SIGTERM)
-        while (ui.poll() is None or any(_proc_stat(p) for p in group)) and time.time() - stop_started < 15:
-            time.sleep(0.1)
-        stopped_s = time.time() - stop_started
-        stragglers = [p for p in group if _proc_stat(p)]
-        straggler_names = [_cmdline(p)[:80] for p in stragglers]
-        for pid in stragglers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        ui.wait(timeout=10)
-        ui_log.close()
-        broker.stop()
+        stopped_s, straggler_names = stop_ui(ui, ui_log, broker)
 
     visible_at = {int(k): v for k, v in result["visible_at"].items()}
     freshness = {c: visible_at[c] - w["start"] for c, w in windows.items() if c in visible_at}
@@ -936,15 +950,7 @@ def bench_gaps(run_seconds: float = 40.0, replacements: int = 4, rate: int = 200
     loads: list[float] = []
     publisher = None
     try:
-        started = time.time()
-        while time.time() - started < 180:
-            if instance.get_runs_count(dg.RunsFilter(job_name="consume_job", statuses=[dg.DagsterRunStatus.STARTED])):
-                break
-            if ui.poll() is not None:
-                raise RuntimeError(f"jushita-etl ui exited: see {work / 'ui.log'}")
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"no consume run started within 180 s: see {work / 'ui.log'}")
+        wait_for_consumer(instance, ui, work)
         time.sleep(3)  # the client's rebalance
         publisher = subprocess.Popen([sys.executable, "-c", LIVE_PUBLISHER, broker.address, "GAPS", str(work / "pub-logs"),
                                       str(work / "plan.json")], stdout=subprocess.PIPE, text=True)
@@ -966,19 +972,7 @@ def bench_gaps(run_seconds: float = 40.0, replacements: int = 4, rate: int = 200
     finally:
         if publisher and publisher.poll() is None:
             publisher.kill()
-        group = set(_ui_pids(ui.pid))
-        ui.send_signal(signal.SIGTERM)
-        stop_started = time.time()
-        while (ui.poll() is None or any(_proc_stat(p) for p in group)) and time.time() - stop_started < 15:
-            time.sleep(0.1)
-        for pid in [p for p in group if _proc_stat(p)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        ui.wait(timeout=10)
-        ui_log.close()
-        broker.stop()
+        stop_ui(ui, ui_log, broker)
 
     report("gaps", run_seconds=run_seconds, rate_per_s=rate, published=published["sent"],
            **gap_numbers(data, instance, windows[0]["start"], published["done"]),
