@@ -2,11 +2,12 @@
 
 import resource
 import signal
+import subprocess
 import time
 from contextlib import contextmanager
 
 import pytest
-from mq_support import (BrokerProcess, consumer, durable_count, landed, landed_rows, replay_bodies, run, wait_for)
+from mq_support import (CLI, BrokerProcess, consumer, durable_count, landed, landed_rows, replay_bodies, run, wait_for)
 from support import concurrent_callbacks
 
 from jushita_etl.simulate.feed import FeedConfig, write_feed
@@ -167,11 +168,11 @@ def test_reconsume_later_redelivers(broker, tmp_path):
     producer.shutdown()
 
     class FlakyLog(DurableLog):
-        failed = set()
+        flaked = set()
 
         def append(self, delivery):
-            if delivery.mq_msg_id.endswith("7") and delivery.mq_msg_id not in self.failed:
-                self.failed.add(delivery.mq_msg_id)
+            if delivery.mq_msg_id.endswith("7") and delivery.mq_msg_id not in self.flaked:
+                self.flaked.add(delivery.mq_msg_id)
                 raise OSError("disk full (simulated)")
             super().append(delivery)
 
@@ -405,26 +406,26 @@ def test_a_pulled_batch_is_acknowledged_after_one_sync(broker, tmp_path):
     assert counts.syncs < counts.landed / 2, f"{counts.syncs} syncs for {counts.landed} messages on one consume thread"
 
 
-def test_a_batch_the_log_could_not_sync_is_redelivered(broker, tmp_path):
-    """When the log fails mid-stream (the file size limit), every batch not covered by a sync answers
-    RECONSUME_LATER as a whole: a second consumer in the group then lands everything the first did not, so
-    nothing acknowledged is missing from the landing zone."""
+def test_a_batch_the_log_could_not_sync_is_held_and_delivered_again(broker, tmp_path):
+    """When the log fails mid-stream (the file size limit), no batch is answered any more: the consumer holds
+    them and ends its process (exit 1, saying why) without the client's shutdown, so nothing is sent back and no
+    offset passes them. A second consumer in the group then lands everything the first did not."""
     from jushita_etl.mq.landing_callback import NativeLandingLog
-    from jushita_etl.mq.source import MQConsumer, MQSettings
 
     ids = _publish_numbered(broker.address, "SYNCFAIL", 400, tmp_path / "logs")
-    first = NativeLandingLog(tmp_path / "a" / "landing", segment_seconds=60)
-    mq = MQConsumer(MQSettings(broker.address, "G-syncfail", "SYNCFAIL", threads=2), first, log_dir=tmp_path / "logs")
-    with file_size_limit(48 << 10):
-        mq.start()
-        assert wait_for(lambda: first.stats().rejected > 0, 60)
-        mq.shutdown()
-    counts = first.stats()
-    with pytest.raises(RuntimeError, match="File too large"):
-        first.close()
+
+    def limited_files():  # in the first consumer's process only
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (48 << 10, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    first = subprocess.Popen([*CLI, "consume", "--data-dir", str(tmp_path / "a"), "--namesrv", broker.address,
+                              "--group", "G-syncfail", "--topic", "SYNCFAIL", "--threads", "2", "--duration", "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limited_files)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 1 and "File too large" in err and "Traceback" not in err, err
     NativeLandingLog(tmp_path / "a" / "landing").close()  # recovers what the failed log had made durable
     landed_first = {r["mq_msg_id"] for r in landed_rows(tmp_path / "a")}
-    assert 0 < counts.landed <= len(landed_first) < len(ids)
+    assert 0 < len(landed_first) < len(ids)
 
     second = consumer(tmp_path / "b", broker.address, "G-syncfail", "SYNCFAIL")  # its own process and client
     try:
@@ -434,6 +435,7 @@ def test_a_batch_the_log_could_not_sync_is_redelivered(broker, tmp_path):
         second.wait(timeout=60)
     missing = ids - landed_first - set(landed(tmp_path / "b"))
     assert complete and not missing, f"acknowledged but never landed: {sorted(missing)[:10]} ({len(missing)})"
+    assert {r["reconsume_times"] for r in landed_rows(tmp_path / "b")} == {0}  # nothing was sent back
 
 
 def test_line_ranges_cover_the_file_in_whole_lines(tmp_path):

@@ -162,6 +162,17 @@ class SegmentLog:
         """Whether the log can no longer land what it acknowledged or is given (a full disk, say): its owner stops."""
         return self._failure is not None
 
+    @property
+    def refusing(self) -> bool:
+        """Whether consume threads may be holding deliveries this log refused: then the consumer must end with
+        ``abandon`` instead of ``close`` (see MQConsumer.abandon)."""
+        return self.failed
+
+    def abandon(self) -> None:
+        """End the log after a failure without waiting for the consume threads holding what it refused, leaving its
+        segments to the next start's recovery; raises the failure."""
+        self.close()
+
     def _compact(self, segment: Path) -> None:
         _, batch = compact_segment(self.store, segment)
         if batch:

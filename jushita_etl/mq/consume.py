@@ -120,10 +120,27 @@ def _consume(settings: MQSettings, paths: Paths, bounds: Bounds, *, stop: thread
             if on_progress:
                 on_progress(stats)
     finally:
-        consumer.shutdown()  # stop pulling; in-flight callbacks finish
-        log.close()  # flush, compact the log into Parquet
+        _stop(consumer, log)
     stats = consumer.stats
     active = (stats.last_at - stats.first_at) if stats.first_at and stats.last_at and stats.last_at > stats.first_at else 0.0
     return ConsumeReport(landed=stats.landed, failed=stats.failed, seconds=time.monotonic() - started,
                          active_seconds=active, batches=len(log.committed), recovered=log.recovered,
                          stopped_by=stopped_by)
+
+
+def _stop(consumer: MQConsumer, log) -> None:
+    """Stop pulling, let in-flight callbacks finish, then flush and compact the log into Parquet. A log whose writer
+    failed (before or during the shutdown) has consume threads holding what it refused: the client is abandoned
+    instead, and the log's failure raised."""
+    if not log.refusing:
+        # the client's shutdown waits for every consume thread: a thread that starts holding meanwhile (the disk
+        # filled during the last sync) would keep it waiting for good, so it runs aside and is watched
+        stopping = threading.Thread(target=consumer.shutdown, name="client-shutdown", daemon=True)
+        stopping.start()
+        while stopping.is_alive() and not log.refusing:
+            stopping.join(0.05)
+        if not stopping.is_alive():
+            log.close()
+            return
+    consumer.abandon()
+    log.abandon()

@@ -296,6 +296,25 @@ static int await_sync_locked(wal_t *w, uint64_t seq, uint64_t records) {
     return ok ? 0 : -1;
 }
 
+/* A message the failed log could not make durable is held: its consume thread never answers. Answering
+ * RECONSUME_LATER would have the client send it back to the broker, and the bundled client (older than
+ * rocketmq-client-cpp's fix #209) drops a message whose send-back fails: it commits the offset past it all the
+ * same. Held, the message stays in the client's process queue, so no offset is committed past it; the consumer
+ * then ends its process without the client's shutdown (MQConsumer.abandon) and the broker delivers the message
+ * again to the next consumer, as after a crash. Nothing is sent back, so a disk that stays full does not push the
+ * group's messages towards the dead-letter queue either. The caller holds w->mu. */
+static void hold_locked(wal_t *w) {
+    static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+    for (;;) pthread_cond_wait(&never, &w->mu);
+}
+
+int jwal_failed(wal_t *w) {
+    pthread_mutex_lock(&w->mu);
+    int failed = w->failed;
+    pthread_mutex_unlock(&w->mu);
+    return failed;
+}
+
 /* Append one encoded record and wait until an fsync covers it. 0 when durable, -1 when the log failed/closed. */
 static int append_durably(wal_t *w, const void *record, size_t len) {
     pthread_mutex_lock(&w->mu);
@@ -479,7 +498,8 @@ static int consume_batch(void *listener, const void *messages) {
     if (batch.log) {
         wal_t *w = batch.log;
         pthread_mutex_lock(&w->mu);
-        if (await_sync_locked(w, batch.seq, batch.records) != 0) status = RECONSUME_LATER;
+        if (batch.seq && await_sync_locked(w, batch.seq, batch.records) != 0) status = RECONSUME_LATER;
+        if (status == RECONSUME_LATER && w->failed) hold_locked(w);
         pthread_mutex_unlock(&w->mu);
     }
     pthread_rwlock_unlock(&bindings_lock);
@@ -504,8 +524,9 @@ static int append_to_batch(wal_t *w, const void *record, size_t len) {
     uint64_t seq = append_locked(w, record, len);
     if (!seq) w->rejected++;
     pthread_mutex_unlock(&w->mu);
+    batch.log = w; /* a refused record too: consume_batch holds the batch when the log failed */
     if (!seq) return -1;
-    batch.log = w, batch.seq = seq, batch.records++;
+    batch.seq = seq, batch.records++;
     return 0;
 }
 
@@ -520,9 +541,12 @@ static int land(wal_t *w, void *msg) {
                     api.queue_offset(msg), api.born_timestamp(msg), api.reconsume_times(msg), china_now_ms(),
                     body ? body : "", body_len) != 0)
         return RECONSUME_LATER;
-    int appended = batch.active ? append_to_batch(w, scratch.data, scratch.len)
-                                : append_durably(w, scratch.data, scratch.len);
-    return appended == 0 ? CONSUME_SUCCESS : RECONSUME_LATER;
+    if (batch.active) return append_to_batch(w, scratch.data, scratch.len) == 0 ? CONSUME_SUCCESS : RECONSUME_LATER;
+    if (append_durably(w, scratch.data, scratch.len) == 0) return CONSUME_SUCCESS;
+    pthread_mutex_lock(&w->mu);
+    if (w->failed) hold_locked(w);
+    pthread_mutex_unlock(&w->mu);
+    return RECONSUME_LATER;
 }
 
 /* Find the listener's vtable slot for consumeMessage: in the library's writable segments, a vtable is

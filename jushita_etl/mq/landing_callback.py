@@ -53,6 +53,7 @@ def _built() -> ctypes.CDLL:
             lib.jwal_stats.argtypes = [ctypes.c_void_p, *[ctypes.POINTER(ctypes.c_uint64)] * 3,
                                        *[ctypes.POINTER(ctypes.c_double)] * 2]
             lib.jwal_close.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+            lib.jwal_failed.argtypes = [ctypes.c_void_p]
             lib.jwal_free.argtypes = [ctypes.c_void_p]
             lib.jwal_bind.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             lib.jwal_unbind.argtypes = [ctypes.c_void_p]
@@ -193,6 +194,22 @@ class NativeLandingLog(SegmentLog):
     def failed(self) -> bool:
         # while open, a refused record means the native log failed (it refuses nothing else before closing)
         return super().failed or (self._final_stats is None and self.stats().rejected > 0)
+
+    @property
+    def refusing(self) -> bool:
+        return self._final_stats is None and bool(self._lib.jwal_failed(self._handle))
+
+    def abandon(self) -> None:
+        """End a log whose writer failed while consume threads hold what it refused (see ``hold_locked`` in
+        landing_callback.c): close its segment, leave its directory to the next start's recovery and raise the
+        failure. The native log stays allocated and bound: the held threads wait on it until the process ends."""
+        error = ctypes.create_string_buffer(_ERROR_SIZE)
+        self._lib.jwal_close(self._handle, error, _ERROR_SIZE)  # the flusher stopped at the failure: no wait
+        self._stop.set()
+        self._poller.join()
+        self._hand_closed()
+        self._final_stats = self.stats()
+        self._release(error.value.decode(errors="replace") or "the log's writer failed")
 
     def _hand_closed(self) -> None:
         path = ctypes.create_string_buffer(4096)

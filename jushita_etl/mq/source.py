@@ -9,7 +9,10 @@ the callback answers RECONSUME_LATER and the broker redelivers. The callback is 
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -213,6 +216,8 @@ class MQConsumer:
             self.log.append(self._reader.delivery(msg._handle))
         except Exception:  # noqa: BLE001 - not durable: let the broker deliver it again
             self.stats.record(False)
+            if self.log.refusing:  # held, never sent back: see hold_locked in landing_callback.c
+                threading.Event().wait()
             return self._status.RECONSUME_LATER
         self.stats.record(True)
         return self._status.CONSUME_SUCCESS
@@ -222,6 +227,24 @@ class MQConsumer:
 
     def shutdown(self) -> None:
         self.consumer.shutdown()
+
+    def abandon(self) -> None:
+        """Never shut this client down: its consume threads hold messages the failed log refused, and the
+        client's shutdown would wait for them, then commit its offsets. The process ends at exit without the
+        client's shutdown or destructors (exit status 1), as a crash would, and the broker delivers every
+        unacknowledged message again to the next consumer."""
+        _abandoned.append(self.consumer)  # its destructor would shut it down
+        atexit.register(_end_without_client_shutdown)
+
+
+_abandoned: list = []
+
+
+def _end_without_client_shutdown() -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 class _MessageBuilder:
