@@ -160,7 +160,8 @@ def test_wrong_secret_is_a_clear_error(tmp_path):
 def test_reconsume_later_redelivers(broker, tmp_path):
     """A callback that cannot make a message durable answers RECONSUME_LATER; the broker sends it again."""
     from jushita_etl.landing.wal import DurableLog
-    from jushita_etl.mq.source import MQConsumer, MQProducer, MQSettings
+    from jushita_etl.mq import MQSettings
+    from jushita_etl.mq.source import MQConsumer, MQProducer
 
     producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
     for i in range(20):
@@ -234,8 +235,8 @@ def test_broker_restart_resumes_without_loss(tmp_path):
 
 def test_bounded_consume_run_in_dagster(broker, tmp_path, instance):
     """The sensor-launched job: a bounded consume session that reports what it landed."""
-    from jushita_etl.defs.mq.jobs import MQResource, consume_job
-    from jushita_etl.defs.resources import WarehouseResource
+    from jushita_etl.defs.mq.jobs import consume_job
+    from jushita_etl.defs.resources import MQResource, WarehouseResource
     from jushita_etl.mq.source import MQProducer
 
     producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
@@ -388,7 +389,8 @@ def test_a_pulled_batch_is_acknowledged_after_one_sync(broker, tmp_path):
     would need one fsync per message; here a backlog is landed with far fewer."""
     from jushita_etl.mq import landing_callback
     from jushita_etl.mq.landing_callback import NativeLandingLog
-    from jushita_etl.mq.source import MQConsumer, MQSettings
+    from jushita_etl.mq import MQSettings
+    from jushita_etl.mq.source import MQConsumer
 
     ids = _publish_numbered(broker.address, "ONESYNC", 300, tmp_path / "logs")
     log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)

@@ -18,8 +18,8 @@ from support import delivery, envelope, write_replay
 import jushita_etl
 from jushita_etl.landing.replay import land_files
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
-from jushita_etl.defs.mq.jobs import MQResource, consume_job
-from jushita_etl.defs.resources import WarehouseResource
+from jushita_etl.defs.mq.jobs import consume_job
+from jushita_etl.defs.resources import MQResource, WarehouseResource
 
 CLI = [sys.executable, "-m", "jushita_etl.cli"]
 

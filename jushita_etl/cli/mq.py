@@ -7,7 +7,7 @@ from jushita_etl.cli.common import UserError, data_paths, env
 from jushita_etl.mq import DEFAULT_THREADS
 
 def _mq_settings(args):
-    from jushita_etl.mq.source import MQSettings
+    from jushita_etl.mq import MQSettings
 
     missing = [name for name in ("namesrv", "group", "topic") if not getattr(args, name)]
     if missing:

@@ -385,7 +385,7 @@ def cmd_demo(args) -> int:
     else:
         from jushita_etl.mq.consume import Bounds, run_consumer
         from jushita_etl.mq.publish import publish_file
-        from jushita_etl.mq.source import MQSettings
+        from jushita_etl.mq import MQSettings
 
         store = paths.data_dir / "demo" / "broker"
         with demo_broker(store) as address:

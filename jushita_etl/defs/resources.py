@@ -1,6 +1,5 @@
 """The resources, in one place: the warehouse (landing zone in, lakehouse out), the TOP gateway (sync users) and
-the RocketMQ consumer (defs/mq)."""
-
+the RocketMQ consumer (defs/mq). A leaf of ``defs/``: it imports no other ``defs`` module, they import it."""
 
 import os
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pydantic import PrivateAttr
 from jushita_etl import settings
 from jushita_etl.warehouse import db, lake
 from jushita_etl.warehouse.plan import Plan, plan, plan_from_manifest
-from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.mq import DEFAULT_THREADS, MQSettings
 from jushita_etl.top.client import DEFAULT_URL, TopClient
 
 WAREHOUSE_POOL = "warehouse_writer"
@@ -74,12 +73,33 @@ class TopResource(dg.ConfigurableResource):
                          sign_method=self.sign_method, retries=2, timeout=5)
 
 
+class MQResource(dg.ConfigurableResource):
+    """Where to consume from. The SecretKey is never part of this (it would show in the UI and run config): it is
+    read from $JUSHITA_MQ_SECRET_KEY by the process that consumes."""
+
+    namesrv: str = ""
+    group: str = ""
+    topic: str = ""
+    tags: str = "*"
+    model: str = "clustering"
+    access_key: str = ""
+    channel: str = "CLOUD"
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.namesrv and self.group and self.topic)
+
+    def settings(self) -> MQSettings:
+        return MQSettings(namesrv=self.namesrv, group=self.group, topic=self.topic, tags=self.tags, model=self.model,
+                          access_key=self.access_key or None, secret_key=os.environ.get("JUSHITA_MQ_SECRET_KEY"),
+                          channel=self.channel, threads=self.threads)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     # Read when the code location loads, so $JUSHITA_DATA_DIR and $JUSHITA_MQ_* reach Dagster without putting
     # paths or credentials into run config. Secrets are read only where they are used, never here.
-    from jushita_etl.defs.mq.jobs import MQResource
-
     env = os.environ.get
     # Runs execute in one process: a warehouse run's steps are sequential anyway (one writer) and share the writer
     # connection; a subprocess per step cost seconds of Python start-up each.

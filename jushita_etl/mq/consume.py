@@ -15,7 +15,8 @@ from pathlib import Path
 from jushita_etl.holder import holder, try_hold
 from jushita_etl.landing.wal import DurableLog, SegmentLog
 from jushita_etl.landing.writer import use_system_allocator
-from jushita_etl.mq.source import MQConsumer, MQSettings
+from jushita_etl.mq import MQSettings
+from jushita_etl.mq.source import MQConsumer
 from jushita_etl.settings import Paths
 
 

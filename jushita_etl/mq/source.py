@@ -15,30 +15,17 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from jushita_etl.landing.wal import Delivery, DurableLog, SegmentLog
-from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.mq import MQSettings
 from jushita_etl.mq.native import NativeUnavailable
 
 REPLAY_MSG_ID = "REPLAY_MSG_ID"
 """User property carrying a replayed delivery's original msg_id (the client always makes a new UNIQ_KEY)."""
 _REPLAY_KEY = REPLAY_MSG_ID.encode()
 LOG_LEVELS = {"fatal": 1, "error": 2, "warn": 3, "info": 4, "debug": 5, "trace": 6}
-
-
-@dataclass
-class MQSettings:
-    namesrv: str
-    group: str
-    topic: str
-    tags: str = "*"
-    model: str = "clustering"
-    access_key: str | None = None
-    secret_key: str | None = field(default=None, repr=False)  # never printed
-    channel: str = "CLOUD"
-    threads: int = DEFAULT_THREADS
 
 
 def _gil_holding_function(name: str, restype, *argtypes):

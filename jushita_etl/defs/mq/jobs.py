@@ -8,46 +8,20 @@ successor waits; a consumer started by hand still refuses at once.
 
 Each run probes the name server before it starts the client, and again every ``probe_every`` seconds while it
 consumes; the result is the ``consumer_connected`` check of ``raw_messages`` (red, with the one-line reason, when
-the name server or broker cannot be reached, the topic is unknown or the credentials are refused)."""
+the name server or broker cannot be reached, the topic is unknown or the credentials are refused).
+
+Imported on use: the consumer (``mq.consume``), which brings pyarrow and numpy (0.13 s) into every process that
+loads the code location, ``jushita-etl build`` included."""
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
-from jushita_etl.defs.resources import WarehouseResource
-from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.defs.resources import MQResource, WarehouseResource
+from jushita_etl.mq.remoting import ProbeError, probe_route
 from jushita_etl.warehouse.landed import Shipper
-
-if TYPE_CHECKING:
-    from jushita_etl.mq.source import MQSettings
-
-
-class MQResource(dg.ConfigurableResource):
-    """Where to consume from. The SecretKey is never part of this (it would show in the UI and run config): it is
-    read from $JUSHITA_MQ_SECRET_KEY by the process that consumes."""
-
-    namesrv: str = ""
-    group: str = ""
-    topic: str = ""
-    tags: str = "*"
-    model: str = "clustering"
-    access_key: str = ""
-    channel: str = "CLOUD"
-    threads: int = DEFAULT_THREADS
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.namesrv and self.group and self.topic)
-
-    def settings(self) -> "MQSettings":
-        from jushita_etl.mq.source import MQSettings  # with the consumer (see consume_bounded)
-
-        return MQSettings(namesrv=self.namesrv, group=self.group, topic=self.topic, tags=self.tags, model=self.model,
-                          access_key=self.access_key or None, secret_key=os.environ.get("JUSHITA_MQ_SECRET_KEY"),
-                          channel=self.channel, threads=self.threads)
 
 
 def _run_seconds() -> float:
@@ -88,8 +62,6 @@ REPLACES_TAG = "jushita/replaces"
 def probe_consumer(mq: MQResource) -> str | None:
     """Why the consumer cannot work (one line), or None: the name server answers with a route for the topic, with
     the configured credentials."""
-    from jushita_etl.mq.remoting import ProbeError, probe_route
-
     settings = mq.settings()
     try:
         probe_route(settings.namesrv, settings.topic, access_key=settings.access_key, secret_key=settings.secret_key,
@@ -155,8 +127,6 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
     """Consume until idle or the time limit, landing every delivery durably before acknowledging it."""
     if not mq.configured:
         raise dg.Failure("RocketMQ is not configured: set JUSHITA_MQ_NAMESRV, JUSHITA_MQ_GROUP and JUSHITA_MQ_TOPIC")
-    # imported here, not with the definitions: the consumer brings pyarrow and numpy (0.13 s) into every process
-    # that loads the code location, `jushita-etl build` included
     from jushita_etl.mq.consume import Bounds, run_consumer
 
     # an unreachable name server or broker, a missing topic or refused credentials: the check turns red and the run
