@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 
 .PHONY: install browser postgres faketime demo test bench ui clean
 
-NATIVE := jushita_etl/mq/_landing_callback.so jushita_etl/mq/_client_mktime.so
+NATIVE := jushita_etl/landing/_segment.so jushita_etl/mq/_landing_callback.so jushita_etl/mq/_client_mktime.so
 
 install: $(STAMP) $(NATIVE)
 
@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The client's C helpers: the consumer's native landing callback and the producer's mktime fix (built on first use
-# otherwise; without a C compiler the consumer falls back to its Python callback and the producer runs unfixed).
-$(NATIVE) &: jushita_etl/mq/landing_callback.c jushita_etl/mq/client_mktime.c | $(STAMP)
-	$(BIN)/python -m jushita_etl.mq.native
+# The C helpers: the landing log's segment reader, the consumer's native landing callback and the producer's mktime
+# fix (built on first use otherwise; without a C compiler segments are read and the consumer's callback runs in
+# Python, and the producer runs unfixed).
+$(NATIVE) &: jushita_etl/landing/segment.c jushita_etl/mq/landing_callback.c jushita_etl/mq/client_mktime.c | $(STAMP)
+	$(BIN)/python -m jushita_etl.native
 
 demo: install
 	$(BIN)/jushita-etl demo

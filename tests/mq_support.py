@@ -90,7 +90,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.25) -> bool:
 
 def durable_count(data_dir: Path) -> int:
     """Deliveries durable so far: committed batches plus records in live log segments."""
-    from jushita_etl.landing.wal import read_segment
+    from jushita_etl.landing.segment import read_segment
 
     count = sum(e["rows"] for e in read_manifest(data_dir / "landing")[0])
     for segment in (data_dir / "landing" / "wal").glob("*/*.wal"):

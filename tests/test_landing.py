@@ -129,7 +129,7 @@ def test_sigkill_then_rerun_loses_nothing(tmp_path, kill_after):
 
 
 def _delivery(i: int):
-    from jushita_etl.landing.wal import Delivery
+    from jushita_etl.landing.segment import Delivery
 
     return Delivery(mq_msg_id=f"M{i:08d}", mq_topic="T", tags="t", keys=None, queue_id=i % 4, queue_offset=i,
                     born_timestamp=0, reconsume_times=0, body=b'{"i": %d}' % i)
@@ -205,40 +205,39 @@ def test_native_segment_reader_equals_the_python_reader(tmp_path):
     import struct
     import zlib
 
-    from jushita_etl.landing import wal
-    from jushita_etl.mq import landing_callback
+    from jushita_etl.landing import segment as layout
 
-    deliveries = [wal.Delivery(f"M{i:030X}", topic, tags, keys, i % 4, i, 1_700_000_000_000 + i, i % 3, body)
+    deliveries = [layout.Delivery(f"M{i:030X}", topic, tags, keys, i % 4, i, 1_700_000_000_000 + i, i % 3, body)
                   for i, (topic, tags, keys, body) in enumerate([
                       ("T", "taobao_trade_TradeCreate", None, b'{"id": 1}'),
                       ("", None, "k1 k2", b""),
                       ("T\x00nul", "", "", b"\x00\xff\xfe binary"),
                       ("长", "标签", None, "正文".encode() * 300)] * 50)]
-    records = [wal.encode(d, 1_700_000_000_000 + i) for i, d in enumerate(deliveries)]
+    records = [layout.encode(d, 1_700_000_000_000 + i) for i, d in enumerate(deliveries)]
     # a record whose topic is not UTF-8 (the client hands over whatever bytes a producer sent)
-    payload = (wal.FIXED.pack(0, 9, 9, 9, 0) + struct.pack("<i", 1) + b"X" + struct.pack("<i", 2) + b"\xff\xfe"
+    payload = (layout.FIXED.pack(0, 9, 9, 9, 0) + struct.pack("<i", 1) + b"X" + struct.pack("<i", 2) + b"\xff\xfe"
                + struct.pack("<i", -1) + struct.pack("<i", -1) + b"body")
-    records.append(wal.HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+    records.append(layout.HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
     segment = tmp_path / "0001.wal"
     segment.write_bytes(b"".join(records) + records[3][:40])  # the tail of a record torn by a crash
-    native, python = landing_callback.read_segment(segment), wal.read_segment_python(segment)
+    native, python = layout.read_segment_native(segment), layout.read_segment_python(segment)
     assert native.num_rows == len(deliveries) + 1
     assert native.equals(python)
     assert native.column("mq_topic")[-1].as_py() == "\ufffd\ufffd"
     empty = tmp_path / "0002.wal"
     empty.write_bytes(b"")
-    assert landing_callback.read_segment(empty).equals(wal.read_segment_python(empty))
+    assert layout.read_segment_native(empty).equals(layout.read_segment_python(empty))
 
 
 def test_closing_a_log_compacts_a_segment_left_unannounced(tmp_path):
     """A segment that was closed but never handed to the compactor (the native writer out of memory) is still
     landed when the log closes, and the log's directory goes away."""
-    from jushita_etl.landing import wal
+    from jushita_etl.landing import segment
     from jushita_etl.mq.landing_callback import NativeLandingLog
 
     log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
-    assert log.append_record(wal.encode(_delivery(1), 1_700_000_000_000))
-    (log.dir / "00000000000000000000-stray.wal").write_bytes(wal.encode(_delivery(2), 1_700_000_000_000))
+    assert log.append_record(segment.encode(_delivery(1), 1_700_000_000_000))
+    (log.dir / "00000000000000000000-stray.wal").write_bytes(segment.encode(_delivery(2), 1_700_000_000_000))
     log_dir = log.dir
     log.close()
     assert sorted(landed(tmp_path / "landing").column("mq_msg_id").to_pylist()) == ["M00000001", "M00000002"]

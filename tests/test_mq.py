@@ -107,7 +107,7 @@ def test_two_consumers_split_then_one_takes_over(broker, bulk, tmp_path):
 
 
 def landed_in_flight(data_dir):
-    from jushita_etl.landing.wal import read_segment
+    from jushita_etl.landing.segment import read_segment
 
     ids = set(landed(data_dir))
     for segment in (data_dir / "landing" / "wal").glob("*/*.wal"):
@@ -191,7 +191,7 @@ def test_reconsume_later_redelivers(broker, tmp_path):
 
 
 def _durable_ids(log):
-    from jushita_etl.landing.wal import read_segment
+    from jushita_etl.landing.segment import read_segment
 
     ids = set()
     for segment in log.dir.glob("*.wal"):
@@ -314,7 +314,7 @@ def test_batch_send_keeps_each_message_tags_keys_and_bytes(broker, tmp_path):
 
 
 def _delivery(i: int):
-    from jushita_etl.landing.wal import Delivery
+    from jushita_etl.landing.segment import Delivery
 
     return Delivery(mq_msg_id=f"N{i:06d}", mq_topic="T", tags=None if i % 3 == 0 else f"tag{i % 5}", keys=None,
                     queue_id=i % 4, queue_offset=i, born_timestamp=1_700_000_000_000 + i, reconsume_times=i % 2,
@@ -324,7 +324,7 @@ def _delivery(i: int):
 def test_native_log_acknowledges_written_records_with_grouped_syncs(tmp_path):
     """The native callback's log: an append returns only once its record is in the segment, many concurrent
     appends share each fdatasync, and compaction turns the records into exactly the deliveries given."""
-    from jushita_etl.landing.wal import encode
+    from jushita_etl.landing.segment import encode
     from jushita_etl.mq.landing_callback import NativeLandingLog
 
     log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
@@ -356,7 +356,7 @@ def test_native_log_acknowledges_written_records_with_grouped_syncs(tmp_path):
 def test_native_log_never_acknowledges_what_it_could_not_write(tmp_path):
     """A failed write (here: the file size limit) refuses that record and every later one, close says why,
     and the next log start recovers every acknowledged record from the segment left behind."""
-    from jushita_etl.landing.wal import encode
+    from jushita_etl.landing.segment import encode
     from jushita_etl.mq.landing_callback import NativeLandingLog
 
     log = NativeLandingLog(tmp_path / "landing", segment_seconds=60)
@@ -509,12 +509,12 @@ def test_the_clients_mktime_import_gets_a_known_dst_flag(tmp_path):
 
     from rocketmq.ffi import _DYLIB_PATH
 
-    from jushita_etl.mq import native
-    from jushita_etl.mq.source import MQProducer, fix_client_mktime
+    from jushita_etl import native
+    from jushita_etl.mq.source import MKTIME_SOURCE, MQProducer, fix_client_mktime
 
     MQProducer("127.0.0.1:1", log_dir=tmp_path / "logs").shutdown()  # never connects: no message is sent
     assert fix_client_mktime()
-    lib = ctypes.CDLL(str(native.build("client_mktime")))
+    lib = ctypes.CDLL(str(native.build(MKTIME_SOURCE)))
     lib.jmk_imported_mktime.restype = lib.jmk_wrapper.restype = ctypes.c_void_p
     lib.jmk_imported_mktime.argtypes = [ctypes.c_char_p]
     assert lib.jmk_imported_mktime(_DYLIB_PATH.encode()) == lib.jmk_wrapper()

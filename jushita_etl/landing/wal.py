@@ -3,8 +3,8 @@
 The RocketMQ push consumer calls back once per message and advances its offset as soon as the callback returns
 success. ``DurableLog.append`` returns only once the delivery is fsynced: concurrent callbacks (one per consume
 thread) are written and fsynced together by one flusher thread, so one fsync covers many messages. The consumer's
-native callback (``jushita_etl/mq/landing_callback.c``) does the same without Python and writes the same record
-layout into the same kind of directory; ``SegmentLog`` is what both share.
+native callback (``jushita_etl/mq/landing_callback.c``) does the same without Python and writes the same records
+(``segment.py``) into the same kind of directory; ``SegmentLog`` is what both share.
 
 Segments are rotated by count, bytes and age, and compacted into Parquet micro-batches by the landing store; the
 batch id is the segment's name, so compacting a segment twice (after a crash) is a no-op. Each process writes in
@@ -17,85 +17,14 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
-import struct
 import threading
 import time
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
+from jushita_etl.landing.batches import BatchStore, CommittedBatch, fsync_dir, read_manifest
+from jushita_etl.landing.segment import Delivery, encode, read_segment
 
-from jushita_etl.landing.batches import LANDING_SCHEMA, BatchStore, CommittedBatch, fsync_dir, read_manifest
-
-HEADER = struct.Struct("<II")  # payload length, crc32(payload)
-FIXED = struct.Struct("<iqqqi")  # queue_id, queue_offset, born_timestamp, received_ms, reconsume_times
-TEXT_LENGTH = struct.Struct("<i")  # then msg_id, topic, tags, keys: length (-1: null) and UTF-8 bytes; then the body
-NULL_TEXT = TEXT_LENGTH.pack(-1)
-DELIVERY_SCHEMA = pa.schema([f for f in LANDING_SCHEMA if f.name != "batch_id"])
 CHINA_OFFSET_S = 8 * 3600  # received_at is China wall-clock time, like every time in the warehouse
-
-
-@dataclass(frozen=True)
-class Delivery:
-    mq_msg_id: str
-    mq_topic: str | None
-    tags: str | None
-    keys: str | None
-    queue_id: int
-    queue_offset: int
-    born_timestamp: int
-    reconsume_times: int
-    body: bytes
-
-
-def encode(d: Delivery, received_ms: int) -> bytes:
-    """One log record (the layout landing_callback.c writes too; little-endian)."""
-    parts = [FIXED.pack(d.queue_id, d.queue_offset, d.born_timestamp, received_ms, d.reconsume_times)]
-    for text in (d.mq_msg_id, d.mq_topic, d.tags, d.keys):
-        if text is None:
-            parts.append(NULL_TEXT)
-        else:
-            raw = text.encode()
-            parts += [TEXT_LENGTH.pack(len(raw)), raw]
-    parts.append(d.body)
-    payload = b"".join(parts)
-    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def read_segment(path: Path) -> pa.Table:
-    """The intact records of a segment as a delivery table (a torn tail is ignored): read natively when the
-    consumer's C library can be built, else record by record in Python (same table)."""
-    from jushita_etl.mq import landing_callback  # imports this module: only here, once both are loaded
-
-    try:
-        return landing_callback.read_segment(path)
-    except landing_callback.NativeUnavailable:
-        return read_segment_python(path)
-
-
-def read_segment_python(path: Path) -> pa.Table:
-    data = path.read_bytes()
-    rows: list[tuple] = []
-    pos = 0
-    while pos + HEADER.size <= len(data):
-        length, crc = HEADER.unpack_from(data, pos)
-        start, end = pos + HEADER.size, pos + HEADER.size + length
-        if end > len(data) or zlib.crc32(data[start:end]) != crc:
-            break
-        queue_id, queue_offset, born, received_ms, reconsume_times = FIXED.unpack_from(data, start)
-        at = start + FIXED.size
-        texts = []
-        for _ in range(4):
-            (n,) = TEXT_LENGTH.unpack_from(data, at)
-            at += TEXT_LENGTH.size
-            texts.append(None if n < 0 else data[at:at + n].decode("utf-8", "replace"))
-            at += max(n, 0)
-        rows.append((*texts, queue_id, queue_offset, born, reconsume_times, data[at:end], received_ms))
-        pos = end
-    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in DELIVERY_SCHEMA]
-    columns[-1] = pa.array(columns[-1], pa.timestamp("ms"))
-    return pa.table(columns, schema=DELIVERY_SCHEMA)
 
 
 def compact_segment(store: BatchStore, segment: Path,

@@ -16,7 +16,9 @@ from jushita_etl.holder import holder, try_hold
 from jushita_etl.landing.wal import DurableLog, SegmentLog
 from jushita_etl.landing.writer import use_system_allocator
 from jushita_etl.mq import MQSettings
+from jushita_etl.mq.landing_callback import NativeLandingLog
 from jushita_etl.mq.source import MQConsumer
+from jushita_etl.native import NativeUnavailable
 from jushita_etl.settings import Paths
 
 
@@ -44,8 +46,6 @@ class ConsumeReport:
 
 def open_log(landing: Path) -> SegmentLog:
     """The native landing log when it can be built here, else the Python one (same records, lower rate)."""
-    from jushita_etl.mq.landing_callback import NativeLandingLog, NativeUnavailable
-
     try:
         return NativeLandingLog(landing)
     except NativeUnavailable as exc:

@@ -9,8 +9,8 @@
  * since its last sync (group commit), rotates segments, and announces closed segments, which Python compacts into
  * Parquet batches (jushita_etl/landing/wal.py).
  *
- * The record layout is the one wal.py reads and writes (see wal.encode); a torn record is caught by its CRC.
- * Built by jushita_etl/mq/native.py with the system C compiler; the consumer falls back to the Python
+ * The record layout is landing/segment.py's (see segment.encode); a torn record is caught by its CRC.
+ * Built by jushita_etl/native.py with the system C compiler; the consumer falls back to the Python
  * callback when it cannot be built.
  */
 #define _GNU_SOURCE
@@ -71,7 +71,7 @@ int jwal_load_client(const char *library_path, char *error, size_t error_size) {
     return 0;
 }
 
-/* --- CRC-32 (zlib's polynomial, as Python's zlib.crc32) -------------------------------------------------- */
+/* --- CRC-32 (zlib's polynomial, as Python's zlib.crc32; the reader, landing/segment.c, has its own copy) --- */
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
@@ -325,7 +325,7 @@ static int append_durably(wal_t *w, const void *record, size_t len) {
     return status;
 }
 
-/* --- record encoding (the layout of wal.encode) ------------------------------------------------------------
+/* --- record encoding (the layout of landing/segment.py, read by landing/segment.c) ---------------------------
  * u32 payload length, u32 crc32(payload); payload = i32 queue_id, i64 queue_offset, i64 born_timestamp,
  * i64 received_ms, i32 reconsume_times, then msg_id, topic, tags, keys each as i32 length (-1: null) + bytes,
  * then the body. Little-endian, as every machine this runs on. */
@@ -377,56 +377,6 @@ static int jwal_encode(buf_t *b, const char *msg_id, const char *topic, const ch
     memcpy(b->data, &payload, 4);
     memcpy(b->data + 4, &crc, 4);
     return 0;
-}
-
-/* The compactor's side (wal.read_segment): a segment image turned into columns without walking its records in
- * Python. jwal_index lists the intact records from *pos on (up to max_records; *pos moves past them): for each,
- * INDEX_WIDTH offsets into data: the fixed fields, then offset and length (-1: null) of msg_id, topic, tags and
- * keys, then the body's offset and length. It stops at the first torn or corrupt record (never acknowledged: its
- * fsync did not complete). jwal_gather copies one variable-length field of every indexed record into one
- * contiguous buffer with Arrow-style offsets. */
-#define INDEX_WIDTH 11
-
-size_t jwal_index(const unsigned char *data, size_t len, size_t *pos, int64_t *out, size_t max_records) {
-    pthread_once(&crc_once, crc_init);
-    size_t count = 0;
-    while (count < max_records && *pos + 8 <= len) {
-        uint32_t payload, crc;
-        memcpy(&payload, data + *pos, 4);
-        memcpy(&crc, data + *pos + 4, 4);
-        size_t start = *pos + 8, end = start + payload;
-        if (payload < 32 + 16 || end > len || crc32_of(data + start, payload) != crc) break;
-        int64_t *row = out + count * INDEX_WIDTH;
-        row[0] = (int64_t)start;
-        size_t at = start + 32; /* past the fixed fields */
-        int intact = 1;
-        for (int k = 0; k < 4 && intact; k++) {
-            int32_t n;
-            memcpy(&n, data + at, 4);
-            at += 4;
-            if (n > 0 && at + (size_t)n > end) intact = 0;
-            row[1 + 2 * k] = (int64_t)at, row[2 + 2 * k] = n < 0 ? -1 : n;
-            at += n > 0 ? (size_t)n : 0;
-            if (k < 3 && at + 4 > end) intact = 0;
-        }
-        if (!intact) break;
-        row[9] = (int64_t)at, row[10] = (int64_t)(end - at);
-        count++;
-        *pos = end;
-    }
-    return count;
-}
-
-void jwal_gather(const unsigned char *data, const int64_t *index, size_t count, int field, int32_t *offsets,
-                 unsigned char *values) {
-    int32_t at = 0;
-    offsets[0] = 0;
-    for (size_t i = 0; i < count; i++) {
-        const int64_t *row = index + i * INDEX_WIDTH;
-        int64_t n = row[field + 1];
-        if (n > 0) memcpy(values + at, data + row[field], (size_t)n), at += (int32_t)n;
-        offsets[i + 1] = at;
-    }
 }
 
 /* The body with its real length. The C API only offers a NUL-terminated char*, which would cut a body at its first

@@ -1,5 +1,5 @@
-"""The consumer's native landing callback (``landing_callback.c``, built by ``native.build``), loaded with ctypes
-and wrapped here as a ``SegmentLog`` whose segments the compactor turns into Parquet batches.
+"""The consumer's native landing callback (``landing_callback.c``, built by ``jushita_etl.native``), loaded with
+ctypes and wrapped here as a ``SegmentLog`` whose segments the compactor turns into Parquet batches.
 
 ``NativeLandingLog.callback`` is registered with the client in place of a Python callback (see
 ``source.MQConsumer``): each message is encoded, appended and group-committed by C code on the client's consume
@@ -10,20 +10,16 @@ consumer falls back to the Python callback over ``DurableLog`` (same records, sa
 from __future__ import annotations
 
 import ctypes
-import mmap
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
+from jushita_etl import native
+from jushita_etl.landing.wal import SegmentLog
+from jushita_etl.mq.source import CLIENT_LIBRARY, MessageCallback
 
-from jushita_etl.landing.wal import DELIVERY_SCHEMA, FIXED, SegmentLog
-from jushita_etl.mq import native
-from jushita_etl.mq.native import NativeUnavailable
-
-LIBRARY = native.library_path("landing_callback")
+SOURCE = Path(__file__).resolve().with_name("landing_callback.c")
+LIBRARY = native.library_path(SOURCE)
 _ERROR_SIZE = 512
 
 
@@ -31,18 +27,13 @@ _library: ctypes.CDLL | None = None  # the built library, its functions typed
 _client_loaded = False  # whether it has resolved the client's getters (only the consume callback needs them)
 batch_acks = False  # whether a pulled batch is acknowledged after one sync (jwal_batch_acks), not per message
 _library_lock = threading.Lock()
-INDEX_WIDTH = 11  # offsets per indexed record, see jwal_index
-INDEX_CHUNK = 1 << 16
-FIXED_DTYPE = np.dtype([("queue_id", "<i4"), ("queue_offset", "<i8"), ("born_timestamp", "<i8"),
-                        ("received_ms", "<i8"), ("reconsume_times", "<i4")])  # wal.FIXED, packed
-assert FIXED_DTYPE.itemsize == FIXED.size
 
 
 def _built() -> ctypes.CDLL:
     global _library
     with _library_lock:
         if _library is None:
-            lib = ctypes.CDLL(str(native.build("landing_callback", library=LIBRARY)))
+            lib = ctypes.CDLL(str(native.build(SOURCE, library=LIBRARY)))
             lib.jwal_load_client.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
             lib.jwal_batch_acks.argtypes = [ctypes.c_char_p]
             lib.jwal_open.restype = ctypes.c_void_p
@@ -57,11 +48,6 @@ def _built() -> ctypes.CDLL:
             lib.jwal_free.argtypes = [ctypes.c_void_p]
             lib.jwal_bind.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             lib.jwal_unbind.argtypes = [ctypes.c_void_p]
-            lib.jwal_index.restype = ctypes.c_size_t
-            lib.jwal_index.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
-                                       ctypes.c_void_p, ctypes.c_size_t]
-            lib.jwal_gather.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                                        ctypes.c_void_p, ctypes.c_void_p]
             _library = lib
     return _library
 
@@ -72,69 +58,15 @@ def library() -> ctypes.CDLL:
     lib = _built()
     with _library_lock:
         if not _client_loaded:
-            from rocketmq.ffi import _DYLIB_PATH
-
             error = ctypes.create_string_buffer(_ERROR_SIZE)
-            if lib.jwal_load_client(_DYLIB_PATH.encode(), error, _ERROR_SIZE) != 0:
-                raise NativeUnavailable(error.value.decode(errors="replace"))
+            if lib.jwal_load_client(CLIENT_LIBRARY.encode(), error, _ERROR_SIZE) != 0:
+                raise native.NativeUnavailable(error.value.decode(errors="replace"))
             # one fsync wait per pulled batch instead of per message (see jwal_batch_acks); when the client's
             # listener is not where this expects it, every callback waits for its own sync (slower, same result)
             global batch_acks
-            batch_acks = lib.jwal_batch_acks(_DYLIB_PATH.encode()) == 1
+            batch_acks = lib.jwal_batch_acks(CLIENT_LIBRARY.encode()) == 1
             _client_loaded = True
     return lib
-
-
-def read_segment(path: Path) -> pa.Table:
-    """``wal.read_segment`` without a Python step per record: the file is mapped, indexed by ``jwal_index`` and
-    each column copied out by ``jwal_gather`` (the per-record loop measured 7-11 µs a record, and its garbage was
-    most of the consumer's page faults). Needs no client: builds read segments too."""
-    lib = _built()
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            return DELIVERY_SCHEMA.empty_table()
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            data = np.frombuffer(mapped, np.uint8)
-            try:
-                return _segment_table(lib, data)
-            finally:
-                del data  # the map closes only once no array exports it; every column below is a copy
-
-
-def _segment_table(lib: ctypes.CDLL, data: np.ndarray) -> pa.Table:
-    chunks, pos = [], ctypes.c_size_t(0)
-    while True:
-        out = np.empty((INDEX_CHUNK, INDEX_WIDTH), np.int64)
-        count = lib.jwal_index(data.ctypes.data, len(data), ctypes.byref(pos), out.ctypes.data, INDEX_CHUNK)
-        chunks.append(out[:count])
-        if count < INDEX_CHUNK:
-            break
-    index = np.ascontiguousarray(np.concatenate(chunks))
-    rows = len(index)
-
-    def variable(field: int) -> pa.Array:
-        lengths = index[:, field + 1]
-        offsets = np.empty(rows + 1, np.int32)
-        values = np.empty(max(int(np.maximum(lengths, 0).sum()), 1), np.uint8)
-        lib.jwal_gather(data.ctypes.data, index.ctypes.data, rows, field, offsets.ctypes.data, values.ctypes.data)
-        nulls = int((lengths < 0).sum())
-        validity = pa.py_buffer(np.packbits(lengths >= 0, bitorder="little")) if nulls else None
-        return pa.Array.from_buffers(pa.binary(), rows, [validity, pa.py_buffer(offsets), pa.py_buffer(values)],
-                                     null_count=nulls)
-
-    def text(field: int) -> pa.Array:
-        raw = variable(field)
-        try:
-            return raw.cast(pa.string())
-        except pa.ArrowInvalid:  # not UTF-8 (the client passes any bytes): replaced, as the Python reader does
-            return pa.array([None if v is None else v.decode("utf-8", "replace") for v in raw.to_pylist()], pa.string())
-
-    fixed = data[index[:, :1] + np.arange(FIXED.size)].view(FIXED_DTYPE).reshape(rows)
-    columns = [text(1), text(3), text(5), text(7)]
-    columns += [pa.array(np.ascontiguousarray(fixed[name])) for name in ("queue_id", "queue_offset", "born_timestamp",
-                                                                          "reconsume_times")]
-    columns += [variable(9), pa.array(np.ascontiguousarray(fixed["received_ms"])).cast(pa.timestamp("ms"))]
-    return pa.table(columns, schema=DELIVERY_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -160,10 +92,8 @@ class NativeLandingLog(SegmentLog):
         if not self._handle:
             self._release()
             raise RuntimeError(error.value.decode(errors="replace"))
-        from rocketmq.ffi import MSG_CALLBACK_FUNC
-
         # the C function itself, typed as the client's MessageCallBack (no Python trampoline)
-        self.callback = MSG_CALLBACK_FUNC(ctypes.cast(self._lib.jwal_on_message, ctypes.c_void_p).value)
+        self.callback = MessageCallback(ctypes.cast(self._lib.jwal_on_message, ctypes.c_void_p).value)
         self._bound: list[int] = []
         self._final_stats: LogCounts | None = None
         self._stop = threading.Event()

@@ -10,6 +10,7 @@ the callback answers RECONSUME_LATER and the broker redelivers. The callback is 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import sys
@@ -18,24 +19,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jushita_etl.landing.wal import Delivery, DurableLog, SegmentLog
+from rocketmq.client import ConsumeStatus, MessageModel, Producer, PushConsumer
+from rocketmq.exceptions import ffi_check
+from rocketmq.ffi import _DYLIB_PATH, MSG_CALLBACK_FUNC, _CLogLevel, _CSendResult, _CStatus, dll
+
+from jushita_etl import native
+from jushita_etl.landing.segment import Delivery
+from jushita_etl.landing.wal import DurableLog, SegmentLog
 from jushita_etl.mq import MQSettings
-from jushita_etl.mq.native import NativeUnavailable
 
 REPLAY_MSG_ID = "REPLAY_MSG_ID"
 """User property carrying a replayed delivery's original msg_id (the client always makes a new UNIQ_KEY)."""
 _REPLAY_KEY = REPLAY_MSG_ID.encode()
 LOG_LEVELS = {"fatal": 1, "error": 2, "warn": 3, "info": 4, "debug": 5, "trace": 6}
+CLIENT_LIBRARY: str = _DYLIB_PATH
+"""The client library the wrapper loaded (``librocketmq.so``), for the C helpers that call or patch it."""
+MessageCallback = MSG_CALLBACK_FUNC
+"""The ctypes type of the client's per-message callback (``landing_callback.c``'s ``jwal_on_message`` is one)."""
 
 
 def _gil_holding_function(name: str, restype, *argtypes):
     """A function of the client library through ``ctypes.PyDLL``: called without releasing the GIL, for calls that
     only read or set a field (releasing and re-taking it costs more than the call)."""
-    import ctypes
-
-    from rocketmq.ffi import _DYLIB_PATH
-
-    function = ctypes.PyDLL(_DYLIB_PATH)[name]  # the library the wrapper loaded: dlopen returns the same handle
+    function = ctypes.PyDLL(CLIENT_LIBRARY)[name]  # the library the wrapper loaded: dlopen returns the same handle
     function.restype, function.argtypes = restype, list(argtypes)
     return function
 
@@ -50,12 +56,9 @@ class _MessageReader:
     """
 
     def __init__(self):
-        import ctypes
-
         def getter(name: str, restype, *argtypes):
             return _gil_holding_function(name, restype, ctypes.c_void_p, *argtypes)
 
-        self._ctypes = ctypes
         self.property = getter("GetMessageProperty", ctypes.c_char_p, ctypes.c_char_p)
         self.msg_id = getter("GetMessageId", ctypes.c_char_p)
         self.topic = getter("GetMessageTopic", ctypes.c_char_p)
@@ -72,7 +75,6 @@ class _MessageReader:
         would cut bodies at their first NUL byte; in this build (old libstdc++ COW-string ABI: no ``__cxx11``
         symbols) the string's length is stored just before its characters, so it is read from there and checked
         for sanity."""
-        ctypes = self._ctypes
         ptr = self._body(handle)
         if not ptr:
             return b""
@@ -112,6 +114,7 @@ def prepare_client_environment(log_dir: Path) -> None:
 
 
 _mktime_fixed = False
+MKTIME_SOURCE = Path(__file__).resolve().with_name("client_mktime.c")
 
 
 def fix_client_mktime() -> bool:
@@ -120,18 +123,12 @@ def fix_client_mktime() -> bool:
     fix could not be applied (no C compiler, or a client library laid out differently): slower, same messages."""
     global _mktime_fixed
     if not _mktime_fixed:
-        import ctypes
-
-        from rocketmq.ffi import _DYLIB_PATH
-
-        from jushita_etl.mq import native
-
         try:
-            lib = ctypes.CDLL(str(native.build("client_mktime")))
-        except NativeUnavailable:
+            lib = ctypes.CDLL(str(native.build(MKTIME_SOURCE)))
+        except native.NativeUnavailable:
             return False
         lib.jmk_patch.argtypes = [ctypes.c_char_p]
-        _mktime_fixed = lib.jmk_patch(_DYLIB_PATH.encode()) == 1
+        _mktime_fixed = lib.jmk_patch(CLIENT_LIBRARY.encode()) == 1
     return _mktime_fixed
 
 
@@ -173,9 +170,6 @@ class MQConsumer:
 
     def __init__(self, settings: MQSettings, log: SegmentLog, *, log_dir: Path, log_level: str = "warn"):
         prepare_client_environment(log_dir)
-        from rocketmq.client import ConsumeStatus, MessageModel, PushConsumer
-        from rocketmq.ffi import _CLogLevel, dll
-
         self.settings, self.log = settings, log
         self.stats = ConsumerStats()
         self._status = ConsumeStatus
@@ -191,8 +185,6 @@ class MQConsumer:
             self._reader = _MessageReader()
             self.consumer.subscribe(settings.topic, self._on_message, settings.tags or "*")
         else:  # the native callback: no Python per message
-            from rocketmq.exceptions import ffi_check
-
             self.stats = NativeStats(log)
             log.bind(self.consumer._handle)
             ffi_check(dll.Subscribe(self.consumer._handle, settings.topic.encode(), (settings.tags or "*").encode()))
@@ -240,8 +232,6 @@ class _MessageBuilder:
     tenth of the producer's time once the client's month-end mktime was out of the way)."""
 
     def __init__(self):
-        import ctypes
-
         call = _gil_holding_function
         pointer, text, size = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
         self.create = call("CreateMessage", pointer, text)
@@ -272,9 +262,6 @@ class MQProducer:
     def __init__(self, namesrv: str, group: str = "jushita-etl-publisher", *, access_key: str | None = None,
                  secret_key: str | None = None, channel: str = "CLOUD", log_dir: Path, log_level: str = "warn"):
         prepare_client_environment(log_dir)
-        from rocketmq.client import Producer
-        from rocketmq.ffi import _CLogLevel, dll
-
         fix_client_mktime()
 
         self.producer = Producer(group)
@@ -282,7 +269,6 @@ class MQProducer:
         if access_key:
             self.producer.set_session_credentials(access_key, secret_key or "", channel)
         dll.SetProducerLogLevel(self.producer._handle, _CLogLevel(LOG_LEVELS.get(log_level, 3)))
-        self._dll = dll
         self._build = _MessageBuilder()
         self.producer.start()
 
@@ -310,11 +296,6 @@ class MQProducer:
 
     def send_batch(self, topic: str, messages: list[OutgoingMessage]) -> None:
         """Send ``messages`` to ``topic`` in one request; returns once the broker stored them all."""
-        import ctypes
-
-        from rocketmq.ffi import _CSendResult, _CStatus
-
-        dll = self._dll
         batch = dll.CreateBatchMessage()
         try:
             encoded_topic = topic.encode()
