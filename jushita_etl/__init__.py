@@ -1,4 +1,7 @@
-"""jushita-etl: the Jushita message-sync stream, landed durably and folded into a DuckLake lakehouse."""
+"""jushita-etl: the Jushita message-sync stream, landed durably and folded into a DuckLake lakehouse.
+
+Imported on use: ``connect``'s DuckDB, as every process imports this package (the consumer too) and most never
+need it."""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ def connect(data_dir: str | os.PathLike | None = None):
 
     ``data_dir`` defaults to ``$JUSHITA_DATA_DIR``, else ``./data``; ``JUSHITA_CATALOG`` / ``JUSHITA_LAKE_PATH``
     point it at a shared catalog and data path instead. Reconnect to see a newer build."""
-    # imported on use: the package is imported by every process (the consumer too), which never needs DuckDB
     from jushita_etl.settings import paths
     from jushita_etl.warehouse.lake import reader
 

@@ -9,6 +9,9 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
   have (it ingests, applies the events, refolds the facts and publishes), or ``facts_job`` when no event table
   changes (redeliveries only). Batches landed while it ran are built by another run, up to three in all.
 * **Report** the published tables and the reconciliation.
+
+Imported on use: Dagster and the definitions (a build with nothing to do never loads them) and the landing store
+(pyarrow, only when a crashed consumer left a log to recover).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ class _DagsterSession:
     """Dagster imported, the definitions loaded and the instance open, ready to run (``run``)."""
 
     def __init__(self, paths: Paths, *, full: bool, instance, verbose: bool, report: BuildReport):
-        import dagster as dg  # only now: a no-op build never pays for importing Dagster
+        import dagster as dg
 
         from jushita_etl.defs.resources import WarehouseResource
         from jushita_etl.definitions import defs as load_defs

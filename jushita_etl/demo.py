@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jushita_etl.settings import Paths
-from jushita_etl.simulate.feed import FeedConfig, write_feed
+from jushita_etl.simulate.feed import FeedConfig, seller_nick, write_feed
+from jushita_etl.top.gateway import GatewayState, make_server
 
 
 def simulate_feed(paths: Paths, options: FeedConfig):
@@ -37,9 +38,6 @@ def step(title: str) -> float:
 @contextmanager
 def demo_gateway(options: FeedConfig):
     """A local TOP gateway with a throwaway app secret and one session per demo seller (this process only)."""
-    from jushita_etl.simulate.feed import seller_nick
-    from jushita_etl.top.gateway import GatewayState, make_server
-
     app_key = os.environ.setdefault("JUSHITA_APP_KEY", "12497914")
     secret = os.environ.setdefault("JUSHITA_APP_SECRET", secrets.token_hex(16))
     sessions = {secrets.token_hex(12): seller_nick(i) for i in range(options.sellers)}

@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+import dagster as dg
+
 from jushita_etl.landing.batches import china_now
 from jushita_etl.settings import Paths
 from jushita_etl.warehouse import lake, unreadable
@@ -121,8 +123,6 @@ def _backlog(conn, paths: Paths, status: Status) -> None:
 
 
 def _runs(instance, status: Status) -> None:
-    import dagster as dg
-
     for job in ("warehouse_job", "facts_job", "consume_job"):
         records = instance.get_run_records(filters=dg.RunsFilter(job_name=job), limit=1)
         if not records:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import struct
 import time
 import zlib
@@ -499,8 +500,6 @@ async def serve(broker: Broker, ready=None) -> None:
         ready(broker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()

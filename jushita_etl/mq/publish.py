@@ -7,9 +7,11 @@ small file spreads over several requests and therefore over the topic's queues, 
 from __future__ import annotations
 
 import mmap
+import multiprocessing
 import os
 import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,9 +73,6 @@ def publish_file(path: str, *, namesrv: str, topic: str, log_dir: Path, tags: st
     if len(ranges) == 1:
         sent, bad, error = _publish_range(path, *ranges[0], target)
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         # spawn, not fork: the parent may hold client threads (the demo) and a forked client is not safe
         with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_publish_range, [path] * len(ranges), *zip(*ranges), [target] * len(ranges)))
