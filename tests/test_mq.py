@@ -160,7 +160,7 @@ def test_wrong_secret_is_a_clear_error(tmp_path):
 def test_reconsume_later_redelivers(broker, tmp_path):
     """A callback that cannot make a message durable answers RECONSUME_LATER; the broker sends it again."""
     from jushita_etl.landing.wal import DurableLog
-    from jushita_etl.mq import MQSettings
+    from jushita_etl.mq.settings import MQSettings
     from jushita_etl.mq.source import MQConsumer, MQProducer
 
     producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
@@ -389,7 +389,7 @@ def test_a_pulled_batch_is_acknowledged_after_one_sync(broker, tmp_path):
     would need one fsync per message; here a backlog is landed with far fewer."""
     from jushita_etl.mq import landing_callback
     from jushita_etl.mq.landing_callback import NativeLandingLog
-    from jushita_etl.mq import MQSettings
+    from jushita_etl.mq.settings import MQSettings
     from jushita_etl.mq.source import MQConsumer
 
     ids = _publish_numbered(broker.address, "ONESYNC", 300, tmp_path / "logs")

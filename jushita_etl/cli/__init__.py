@@ -1,5 +1,7 @@
 """The ``jushita-etl`` command: the parser, and the one place that turns failures into one line. The subcommands
-live by domain (warehouse, mq, top, ui); each imports what it needs when it runs, so ``--help`` stays instant."""
+live by domain: land, build, sql, status, demo, mq, top, ui.
+
+Imported on use: what a command needs, when it runs (``jushita-etl --help`` stays instant)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import signal
 import sys
 import warnings
 
-from jushita_etl.cli import mq, top, ui, warehouse
+from jushita_etl.cli import build, demo, land, mq, sql, status, top, ui
 from jushita_etl.cli.common import UserError
 
 
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", default=None, help="data directory (default $JUSHITA_DATA_DIR or ./data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for module in (warehouse, mq, top, ui):
+    for module in (land, build, sql, status, demo, mq, top, ui):
         module.register(sub, common)
     return parser
 

@@ -1,4 +1,6 @@
-"""What every subcommand shares: the one-line user error, the settings it reads, the data directory, JSON lines."""
+"""What every subcommand shares: the one-line user error, the settings it reads, the data directory, JSON lines.
+
+Imported on use: what a command needs, when it runs (``jushita-etl --help`` stays instant)."""
 
 from __future__ import annotations
 

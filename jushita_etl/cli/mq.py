@@ -1,4 +1,6 @@
-"""The RocketMQ subcommands: consume, broker, publish."""
+"""The RocketMQ subcommands: consume, broker, publish.
+
+Imported on use: what a command needs, when it runs (``jushita-etl --help`` stays instant)."""
 
 import sys
 from pathlib import Path
@@ -6,8 +8,9 @@ from pathlib import Path
 from jushita_etl.cli.common import UserError, data_paths, env
 from jushita_etl.mq import DEFAULT_THREADS
 
+
 def _mq_settings(args):
-    from jushita_etl.mq import MQSettings
+    from jushita_etl.mq.settings import MQSettings
 
     missing = [name for name in ("namesrv", "group", "topic") if not getattr(args, name)]
     if missing:

@@ -1,10 +1,13 @@
-"""The TOP subcommands: the Jushita sync users and groups, and the local TOP gateway stand-in."""
+"""The TOP subcommands: the Jushita sync users and groups, and the local TOP gateway stand-in.
+
+Imported on use: what a command needs, when it runs (``jushita-etl --help`` stays instant)."""
 
 import argparse
 import sys
 from pathlib import Path
 
 from jushita_etl.cli.common import UserError
+
 
 def _top_client(args):
     from jushita_etl.top.client import TopClient

@@ -1,10 +1,13 @@
-"""``jushita-etl ui``: the operator's mode, the Dagster webserver and daemon for this project."""
+"""``jushita-etl ui``: the operator's mode, the Dagster webserver and daemon for this project.
+
+Imported on use: what a command needs, when it runs (``jushita-etl --help`` stays instant)."""
 
 import sys
 import time
 from pathlib import Path
 
 from jushita_etl.cli.common import data_paths
+
 
 def cmd_ui(args) -> int:
     """The operator's mode: the Dagster webserver and daemon for this project (``dagster dev``), in a process group

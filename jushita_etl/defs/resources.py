@@ -12,7 +12,8 @@ from pydantic import PrivateAttr
 from jushita_etl import settings
 from jushita_etl.warehouse import db, lake
 from jushita_etl.warehouse.plan import Plan, plan, plan_from_manifest
-from jushita_etl.mq import DEFAULT_THREADS, MQSettings
+from jushita_etl.mq import DEFAULT_THREADS
+from jushita_etl.mq.settings import MQSettings
 from jushita_etl.top.client import DEFAULT_URL, TopClient
 
 WAREHOUSE_POOL = "warehouse_writer"

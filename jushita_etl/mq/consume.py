@@ -15,7 +15,7 @@ from pathlib import Path
 from jushita_etl.holder import holder, try_hold
 from jushita_etl.landing.wal import DurableLog, SegmentLog
 from jushita_etl.landing.writer import use_system_allocator
-from jushita_etl.mq import MQSettings
+from jushita_etl.mq.settings import MQSettings
 from jushita_etl.mq.landing_callback import NativeLandingLog
 from jushita_etl.mq.source import MQConsumer
 from jushita_etl.native import NativeUnavailable

@@ -26,7 +26,7 @@ from rocketmq.ffi import _DYLIB_PATH, MSG_CALLBACK_FUNC, _CLogLevel, _CSendResul
 from jushita_etl import native
 from jushita_etl.landing.segment import Delivery
 from jushita_etl.landing.wal import DurableLog, SegmentLog
-from jushita_etl.mq import MQSettings
+from jushita_etl.mq.settings import MQSettings
 
 REPLAY_MSG_ID = "REPLAY_MSG_ID"
 """User property carrying a replayed delivery's original msg_id (the client always makes a new UNIQ_KEY)."""
