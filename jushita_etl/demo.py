@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jushita_etl.settings import Paths
-from jushita_etl.simulate.feed import FeedConfig, seller_nick, write_feed
+from jushita_etl.simulate.events import seller_nick
+from jushita_etl.simulate.feed import FeedConfig, write_feed
 from jushita_etl.top.gateway import GatewayState, make_server
 
 
