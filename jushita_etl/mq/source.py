@@ -5,6 +5,9 @@ Each message is appended to the durable landing log; the callback returns CONSUM
 has fsynced it, so the broker never advances past a message that is not on disk. Anything that goes wrong in
 the callback answers RECONSUME_LATER and the broker redelivers. The callback is the native one
 (``landing_callback.c``) when the log is a ``NativeLandingLog``, else the Python one below.
+
+Long because: it is the one module that imports the client, so the consumer and the producer, which share its
+library and its GIL-holding calls, sit together, and a new client version is read against one file.
 """
 
 from __future__ import annotations
