@@ -2,7 +2,6 @@ import signal
 import sys
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -16,6 +15,8 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 @pytest.fixture
 def instance(tmp_path):
     """A real, file-backed Dagster instance private to the test."""
+    import dagster as dg  # here: the tests without Dagster (tests/unit) never import it
+
     (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as inst:
         yield inst
