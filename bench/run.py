@@ -306,7 +306,7 @@ import json, sys, time
 from pathlib import Path
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
-from jushita_etl.warehouse import db, lake, maintenance, scenarios, steps
+from jushita_etl.warehouse import db, maintenance, pipeline
 from datetime import timedelta
 data, feed, batches = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 lines = feed.read_bytes().splitlines(keepends=True)
@@ -318,15 +318,7 @@ for i in range(batches):
     part.write_bytes(b"".join(lines[i * size:(i + 1) * size]))
     land_files([str(part)], p.landing, quiet=True)
     started = time.perf_counter()
-    with db.writer(p) as conn:
-        steps.ingest(conn, p)
-        for table in steps.EVENT_TABLES:
-            steps.apply_events(conn, table)
-        for fact in steps.FACT_TABLES:
-            steps.refold_fact(conn, fact)
-        for table in scenarios.SCENARIO_TABLES:
-            scenarios.refresh(conn, table)
-        lake.publish(conn)
+    pipeline.build_without_dagster(p)
     seconds.append(time.perf_counter() - started)
 with db.writer(p) as conn:
     before = maintenance.counts(conn)

@@ -2,7 +2,6 @@ import signal
 import sys
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -16,9 +15,34 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 @pytest.fixture
 def instance(tmp_path):
     """A real, file-backed Dagster instance private to the test."""
+    import dagster as dg  # here: the tests without Dagster (tests/unit) never import it
+
     (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as inst:
         yield inst
+
+
+@pytest.fixture(scope="session")
+def simulated_feed(tmp_path_factory) -> Path:
+    """The simulator's feed of 1,200 orders (about 14,000 deliveries, late, duplicated, redelivered and malformed
+    ones among them), written once for the session."""
+    return _simulated(tmp_path_factory, "feed", orders=1200, seed=21)
+
+
+@pytest.fixture(scope="session")
+def small_simulated_feed(tmp_path_factory) -> Path:
+    """About 2,900 deliveries: for the tests that build the same data several times."""
+    return _simulated(tmp_path_factory, "small", orders=250, seed=8)
+
+
+def _simulated(tmp_path_factory, name: str, *, orders: int, seed: int) -> Path:
+    from jushita_etl.simulate.feed import FeedConfig, write_feed
+
+    path = tmp_path_factory.mktemp(name) / f"{name}.jsonl"
+    with open(path, "wb") as fh:
+        write_feed(fh, FeedConfig(orders=orders, seed=seed, late_rate=0.05, duplicate_rate=0.05, redelivery_rate=0.05,
+                                  malformed_rate=0.01))
+    return path
 
 
 @pytest.fixture

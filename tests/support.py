@@ -6,12 +6,14 @@ import base64
 import itertools
 import json
 from pathlib import Path
-
-import dagster as dg
+from typing import TYPE_CHECKING
 
 from jushita_etl.build import run_build
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import Paths, paths
+
+if TYPE_CHECKING:  # imported where used: the tests without Dagster (tests/unit) never import it
+    import dagster as dg
 
 _ids = itertools.count(1)
 
@@ -53,14 +55,6 @@ def land_and_build(data_dir: Path, records: list[dict], instance: dg.DagsterInst
     land_files([str(feed)], p.landing, quiet=True)
     run_build(p, instance=instance)
     return p
-
-
-def built_once(tmp_path_factory, name: str, records: list[dict]) -> Paths:
-    """``records`` landed and built once on a Dagster instance of their own: a test module's shared warehouse."""
-    tmp = tmp_path_factory.mktemp(name)
-    (tmp / "dagster_home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp / "dagster_home")) as instance:
-        return land_and_build(tmp / "data", records, instance)
 
 
 def concurrent_callbacks(callback, *, threads: int = 16, each: int = 100) -> None:

@@ -1,7 +1,7 @@
 """The lakehouse itself: extensions loaded offline from the pinned wheels, an unreachable catalog as one clear line,
 readers pinned to a published snapshot, and maintenance that bounds files and snapshots without changing a row or
-handing an old reader wrong rows. Micro-batches here go through the warehouse steps directly (what a run's steps
-do), on real lake files under tmp_path."""
+handing an old reader wrong rows. Micro-batches here go through every build step without Dagster
+(warehouse.pipeline), on real lake files under tmp_path."""
 
 import os
 import socket
@@ -16,7 +16,7 @@ from support import delivery, envelope, write_replay
 import jushita_etl
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
-from jushita_etl.warehouse import db, lake, maintenance, scenarios, steps
+from jushita_etl.warehouse import db, lake, maintenance, pipeline, steps
 
 CLI = [sys.executable, "-m", "jushita_etl.cli"]
 
@@ -24,15 +24,7 @@ CLI = [sys.executable, "-m", "jushita_etl.cli"]
 def micro_batch(p, records, name):
     """Land ``records`` and take them through every step of a build, then publish."""
     land_files([str(write_replay(p.data_dir / f"{name}.jsonl", records))], p.landing, quiet=True)
-    with db.writer(p) as conn:
-        steps.ingest(conn, p)
-        for table in steps.EVENT_TABLES:
-            steps.apply_events(conn, table)
-        for fact in steps.FACT_TABLES:
-            steps.refold_fact(conn, fact)
-        for table in scenarios.SCENARIO_TABLES:
-            scenarios.refresh(conn, table)
-        lake.publish(conn)
+    pipeline.build_without_dagster(p)
 
 
 def trades(first_tid, n):

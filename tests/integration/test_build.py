@@ -1,5 +1,7 @@
-"""Whole builds: idempotence, re-landing, chunks vs one build, full vs incremental, republished messages, and what
-readers see while builds commit."""
+"""Whole builds as a user runs them (``run_build``: the CLI's build, Dagster in-process): one run and its checks,
+idempotence, re-landing, chunks vs one build, full vs incremental, republished messages, failures recovered by the
+next build, and what readers see while builds commit. The rules of each table are tested without Dagster in
+tests/unit/; the ingest and the writer's internals there too."""
 
 import json
 import subprocess
@@ -14,9 +16,9 @@ from support import delivery, envelope, write_replay
 import jushita_etl
 from jushita_etl.build import run_build
 from jushita_etl.landing.replay import land_files
-from jushita_etl.settings import lake as lake_settings, paths
+from jushita_etl.settings import paths
 from jushita_etl.simulate.feed import FeedConfig, write_feed
-from jushita_etl.warehouse import db, lake, landed, steps
+from jushita_etl.warehouse import db, lake, pipeline, scenarios, steps
 
 TABLES = ["quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]
 TRADE = next(t for t in steps.EVENT_TABLES if t.name == "trade_events")
@@ -53,36 +55,36 @@ def land(p, tmp_path, records: list[dict], name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def feed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("feed") / "feed.jsonl"
-    with open(path, "wb") as fh:
-        write_feed(fh, FeedConfig(orders=1200, seed=21, late_rate=0.05, duplicate_rate=0.05, redelivery_rate=0.05,
-                                  malformed_rate=0.01))
-    return path
-
-
-@pytest.fixture(scope="module")
-def small_feed(tmp_path_factory):
-    """About 2,900 deliveries: for the tests that build the same data several times."""
-    path = tmp_path_factory.mktemp("small") / "small.jsonl"
-    with open(path, "wb") as fh:
-        write_feed(fh, FeedConfig(orders=250, seed=8, late_rate=0.05, duplicate_rate=0.05, redelivery_rate=0.05,
-                                  malformed_rate=0.01))
-    return path
-
-
-@pytest.fixture(scope="module")
-def one_build(tmp_path_factory, feed):
+def one_build(tmp_path_factory, simulated_feed):
     import dagster as dg
 
     tmp = tmp_path_factory.mktemp("one")
     (tmp / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp / "home")) as instance:
         p = paths(tmp / "data")
-        land_files([str(feed)], p.landing, quiet=True)
+        land_files([str(simulated_feed)], p.landing, quiet=True)
         report = run_build(p, instance=instance)
         assert report.reconciliation.holds, report.reconciliation.line()
         yield p, snapshot(p), instance
+
+
+def test_the_steps_without_dagster_build_what_the_dagster_run_builds(tmp_path, simulated_feed, one_build):
+    """tests/unit/ checks the rules through warehouse.pipeline (every step, no Dagster): on the simulator's feed it
+    must give exactly the tables the Dagster run gives, scenario tables included, so what those tests check holds
+    for the builds users run."""
+    p, expected, _ = one_build
+    alone = paths(tmp_path / "data")
+    land_files([str(simulated_feed)], alone.landing, quiet=True)
+    pipeline.build_without_dagster(alone)
+    assert snapshot(alone) == expected
+    dagster_built, steps_built = jushita_etl.connect(p.data_dir), jushita_etl.connect(alone.data_dir)
+    try:
+        for table in scenarios.SCENARIO_TABLES:
+            query = f"SELECT * FROM {table.name} ORDER BY ALL"
+            assert steps_built.execute(query).fetchall() == dagster_built.execute(query).fetchall(), table.name
+    finally:
+        dagster_built.close()
+        steps_built.close()
 
 
 def test_build_is_one_run_and_every_check_passes(one_build):
@@ -182,12 +184,12 @@ def test_second_build_is_a_fast_no_op(one_build):
     assert report.reconciliation.holds and report.reconciliation.deliveries > 0  # counted without a run
 
 
-def test_relanding_changes_only_raw_messages(one_build, feed):
+def test_relanding_changes_only_raw_messages(one_build, simulated_feed):
     p, before, instance = one_build
     conn = jushita_etl.connect(p.data_dir)
     raw_before = conn.execute("SELECT count(*) FROM raw_messages").fetchone()[0]
     conn.close()
-    land_files([str(feed)], p.landing, quiet=True)
+    land_files([str(simulated_feed)], p.landing, quiet=True)
     report = run_build(p, instance=instance)
     assert report.runs == ["facts_job"]  # every delivery is a redelivery: no event date changes
     latest = _raw_messages_reports(instance)[-1]
@@ -197,9 +199,9 @@ def test_relanding_changes_only_raw_messages(one_build, feed):
     assert report.reconciliation.holds
 
 
-def test_overlapping_chunks_equal_one_build(tmp_path, feed, one_build, instance):
+def test_overlapping_chunks_equal_one_build(tmp_path, simulated_feed, one_build, instance):
     _, expected, _ = one_build
-    lines = feed.read_bytes().splitlines(keepends=True)
+    lines = simulated_feed.read_bytes().splitlines(keepends=True)
     p = paths(tmp_path / "data")
     step = len(lines) // 4
     for i, start in enumerate(range(0, len(lines), step)):
@@ -244,10 +246,10 @@ def _republished(born: int) -> list[list[dict]]:
     return chunks
 
 
-def test_three_arrival_chunks_equal_landing_everything_then_one_build(tmp_path, small_feed, instance):
+def test_three_arrival_chunks_equal_landing_everything_then_one_build(tmp_path, small_simulated_feed, instance):
     """The same deliveries, landed and built in three arrival chunks, or landed all and built once: every contract
     table (quarantine, events, facts) holds exactly the same rows."""
-    lines = small_feed.read_bytes().splitlines(keepends=True)
+    lines = small_simulated_feed.read_bytes().splitlines(keepends=True)
     born = min(json.loads(line)["born_timestamp"] for line in lines)
     extra = _republished(born)
     third = len(lines) // 3
@@ -283,14 +285,15 @@ def test_three_arrival_chunks_equal_landing_everything_then_one_build(tmp_path, 
         conn.close()
 
 
-def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, feed, one_build, instance, monkeypatch):
+def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, simulated_feed, one_build, instance,
+                                                               monkeypatch):
     """A run that applied new events and refolded the facts but could not publish them (a full disk at its last
     step) leaves nothing pending: analysts still see the previous build, and the next build must still publish the
     work, not report that there is nothing new."""
     from jushita_etl.build import BuildFailed
 
     _, expected, _ = one_build
-    lines = feed.read_bytes().splitlines(keepends=True)
+    lines = simulated_feed.read_bytes().splitlines(keepends=True)
     p = paths(tmp_path / "data")
     for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
         (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
@@ -329,13 +332,13 @@ READER = textwrap.dedent("""
 """)
 
 
-def test_an_open_reader_keeps_its_build_while_and_after_the_next_build_commits(tmp_path, small_feed, instance,
-                                                                              monkeypatch):
+def test_an_open_reader_keeps_its_build_while_and_after_the_next_build_commits(tmp_path, small_simulated_feed,
+                                                                              instance, monkeypatch):
     """Snapshot isolation: an analyst's connection (another process) opened on one build sees exactly that build,
     every table consistent with the others, while the next build commits its steps and publishes, and after; a new
     connection sees the new build."""
     p = paths(tmp_path / "data")
-    land_files([str(small_feed)], p.landing, quiet=True)
+    land_files([str(small_simulated_feed)], p.landing, quiet=True)
     run_build(p, instance=instance)
     first = {**published_counts(p), "holds": True}
     reader = subprocess.Popen([sys.executable, "-c", READER, str(p.data_dir), json.dumps(["raw_messages", *TABLES])],
@@ -381,11 +384,12 @@ def test_an_open_reader_keeps_its_build_while_and_after_the_next_build_commits(t
     assert report.reconciliation.holds
 
 
-def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_path, small_feed, instance):
+def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_path, small_simulated_feed,
+                                                                         instance):
     """A writer that commits new event rows (an ingest and one event table's step, on a writer connection) without
     publishing them changes nothing for analysts; the next build publishes them with the rest, nothing lost or
     doubled."""
-    lines = small_feed.read_bytes().splitlines(keepends=True)
+    lines = small_simulated_feed.read_bytes().splitlines(keepends=True)
     p = paths(tmp_path / "data")
     for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
         (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
@@ -436,51 +440,6 @@ def test_far_apart_dates_build_in_one_run_that_counts_only_their_partitions(tmp_
             (1, True), (2, False)]
     finally:
         conn.close()
-
-
-def _ingested(p) -> dict[str, list]:
-    """What an ingest wrote, except what differs between two landings of one feed (batch ids, landing times)."""
-    with db.writer(p) as conn:
-        return {query: conn.execute(query).fetchall() for query in [
-            "SELECT mq_msg_id, message_id, topic, reason, detail, body FROM quarantine ORDER BY mq_msg_id",
-            "SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content, replaces "
-            "FROM etl.pending_events ORDER BY domain, message_id",
-            "SELECT rows FROM etl.ingested_batches ORDER BY 1",
-            "SELECT mq_msg_id, row_in_file, born_timestamp, reason, message_id, domain, event_date FROM etl.deliveries "
-            "ORDER BY mq_msg_id",
-        ]}
-
-
-def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_completes_it(tmp_path, feed, monkeypatch):
-    """The ingest is one transaction (steps._ingest_batches): when it fails after the parse, the deliveries, the
-    queued events and the quarantine rows written so far are rolled back, and the next ingest must bring in exactly
-    what one ingest that did not fail does."""
-    from jushita_etl.warehouse import sql
-
-    clean, failed = paths(tmp_path / "clean"), paths(tmp_path / "failed")
-    for p in (clean, failed):
-        land_files([str(feed)], p.landing, quiet=True)
-    with db.writer(clean) as conn:
-        steps.ingest(conn, clean)
-
-    real_run = sql.run
-
-    def disk_full_after_the_quarantine(conn, name, params=None):
-        real_run(conn, name, params)
-        if name == "internal/quarantine_deliveries":  # after the parse, the queue, the deliveries and the quarantine
-            raise OSError("No space left on device")
-
-    monkeypatch.setattr(sql, "run", disk_full_after_the_quarantine)
-    with pytest.raises(OSError), db.writer(failed) as conn:
-        steps.ingest(conn, failed)
-    monkeypatch.undo()
-    with db.writer(failed) as conn:
-        for table in ["etl.deliveries", "etl.pending_events", "etl.ingested_batches", "quarantine"]:
-            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
-        assert steps.ingest(conn, failed) > 0
-    ingested = _ingested(failed)
-    assert ingested == _ingested(clean)
-    assert len(ingested[next(q for q in ingested if "etl.deliveries" in q)]) > 10_000
 
 
 def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(tmp_path, instance):
@@ -569,31 +528,6 @@ def test_the_run_covers_the_queued_dates_not_the_manifest_hints(tmp_path, instan
         conn.close()
 
 
-def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, feed):
-    """The ingest's first parse trusts that object-shaped text is JSON (steps.ingest); on the simulator's feed,
-    whose malformed bodies are all truncated or plain text, it must give exactly what the validating parse gives."""
-    p = paths(tmp_path / "data")
-    land_files([str(feed)], p.landing, quiet=True)
-    ingested = {}
-    for validate in (False, True):
-        lakehouse = paths(tmp_path / f"validate-{validate}")  # a lake of its own, over the same landed batches
-        conn = db.open_writer_connection(lakehouse)
-        try:
-            db.prepare(conn)
-            landed.ship(conn, p, lake_settings(lakehouse))
-            new = steps.new_batches(conn)
-            steps._ingest_batches(conn, new, validate_json=validate)
-            ingested[validate] = [conn.execute(query).fetchall() for query in [
-                "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id",
-                "SELECT * FROM etl.pending_events ORDER BY domain, message_id",
-                "SELECT * EXCLUDE (received_at) FROM quarantine ORDER BY mq_msg_id"]]
-        finally:
-            conn.close()
-    deliveries = ingested[True][0]
-    assert len(deliveries) > 10_000 and any(row[0] == "body_not_json" for row in deliveries)
-    assert ingested[False] == ingested[True]
-
-
 def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
     """fact_tables is subsettable, as the UI runs it: one fact with its check, or a check without its fact."""
     import dagster as dg
@@ -618,70 +552,3 @@ def test_a_fact_or_a_check_alone_runs_from_the_definitions(tmp_path, instance):
     assert run(dg.AssetSelection.assets("fact_shipments")) == (["fact_shipments"], {("fact_shipments", True)})
     only_check = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fact_orders"), "unique_key"))
     assert run(only_check) == ([], {("fact_orders", True)})
-
-
-def test_a_writer_opens_on_a_data_dir_with_nothing_landed_yet(tmp_path):
-    """A writer (a build, the sync_users refresh) may open before the consumer landed its first batch."""
-    p = paths(tmp_path / "data")
-    with db.writer(p) as conn:
-        assert conn.execute("SELECT count(*) FROM etl.ingested_batches").fetchone()[0] == 0
-
-
-def _lock_is_free(p) -> bool:
-    """Whether another open of the lock file (as another process would) can take the writer lock now."""
-    import fcntl
-
-    with open(p.build_dir / "writer.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return True
-
-
-def test_a_writer_handed_over_is_taken_by_the_next_writer_of_the_process(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-
-    p = paths(tmp_path / "data")
-    with db.writer(p, hand_over=True) as conn:
-        conn.execute("CREATE TEMP TABLE only_on_this_connection (x INTEGER)")
-    assert not _lock_is_free(p)  # still held, for the next writer
-
-    with ThreadPoolExecutor(1) as pool:  # another thread, as a run's step: same connection, no reopening
-        def next_writer():
-            with db.writer(p, timeout=1) as taken:
-                return taken.execute("SELECT count(*) FROM only_on_this_connection").fetchone()[0]
-        assert pool.submit(next_writer).result() == 0
-    assert _lock_is_free(p)  # that block did not hand it over: closed, lock released
-
-    with db.writer(p, hand_over=True):
-        pass
-    db.release_handed_over(p)  # nobody took it
-    assert _lock_is_free(p)
-
-    with pytest.raises(RuntimeError), db.writer(p, hand_over=True):
-        raise RuntimeError("a failed block hands nothing over")
-    assert _lock_is_free(p)
-
-
-def test_a_writer_waiting_for_the_lock_takes_one_handed_over_meanwhile(tmp_path):
-    import threading
-
-    p = paths(tmp_path / "data")
-    holding, waiting = threading.Event(), threading.Event()
-
-    def ingest():  # holds the writer until the other thread waits for it, then hands it over
-        with db.writer(p, hand_over=True) as conn:
-            conn.execute("CREATE TEMP TABLE made_by_the_ingest (x INTEGER)")
-            holding.set()
-            waiting.wait(5)
-
-    thread = threading.Thread(target=ingest)
-    thread.start()
-    holding.wait(5)
-    threading.Timer(0.2, waiting.set).start()
-    with db.writer(p, timeout=5) as conn:  # waits for the lock, then finds the handed-over writer
-        assert conn.execute("SELECT count(*) FROM made_by_the_ingest").fetchone()[0] == 0
-    thread.join()
-    assert _lock_is_free(p)

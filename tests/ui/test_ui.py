@@ -18,7 +18,7 @@ from jushita_etl.landing.replay import land_files
 CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMEDRIVER and shutil.which("chromium")),
                                 reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

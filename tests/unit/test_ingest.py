@@ -1,0 +1,81 @@
+"""The ingest (jushita_etl.warehouse.steps.ingest), without Dagster, on the simulator's feed: one transaction that
+leaves nothing behind when it fails, and a fast parse that trusts object-shaped JSON giving what the validating
+parse gives."""
+
+import pytest
+
+from jushita_etl.landing.replay import land_files
+from jushita_etl.settings import lake as lake_settings, paths
+from jushita_etl.warehouse import db, landed, steps
+
+
+def _ingested(p) -> dict[str, list]:
+    """What an ingest wrote, except what differs between two landings of one feed (batch ids, landing times)."""
+    with db.writer(p) as conn:
+        return {query: conn.execute(query).fetchall() for query in [
+            "SELECT mq_msg_id, message_id, topic, reason, detail, body FROM quarantine ORDER BY mq_msg_id",
+            "SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content, replaces "
+            "FROM etl.pending_events ORDER BY domain, message_id",
+            "SELECT rows FROM etl.ingested_batches ORDER BY 1",
+            "SELECT mq_msg_id, row_in_file, born_timestamp, reason, message_id, domain, event_date FROM etl.deliveries "
+            "ORDER BY mq_msg_id",
+        ]}
+
+
+def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_completes_it(tmp_path, simulated_feed,
+                                                                                        monkeypatch):
+    """The ingest is one transaction (steps._ingest_batches): when it fails after the parse, the deliveries, the
+    queued events and the quarantine rows written so far are rolled back, and the next ingest must bring in exactly
+    what one ingest that did not fail does."""
+    from jushita_etl.warehouse import sql
+
+    clean, failed = paths(tmp_path / "clean"), paths(tmp_path / "failed")
+    for p in (clean, failed):
+        land_files([str(simulated_feed)], p.landing, quiet=True)
+    with db.writer(clean) as conn:
+        steps.ingest(conn, clean)
+
+    real_run = sql.run
+
+    def disk_full_after_the_quarantine(conn, name, params=None):
+        real_run(conn, name, params)
+        if name == "internal/quarantine_deliveries":  # after the parse, the queue, the deliveries and the quarantine
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(sql, "run", disk_full_after_the_quarantine)
+    with pytest.raises(OSError), db.writer(failed) as conn:
+        steps.ingest(conn, failed)
+    monkeypatch.undo()
+    with db.writer(failed) as conn:
+        for table in ["etl.deliveries", "etl.pending_events", "etl.ingested_batches", "quarantine"]:
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        assert steps.ingest(conn, failed) > 0
+    ingested = _ingested(failed)
+    assert ingested == _ingested(clean)
+    assert len(ingested[next(q for q in ingested if "etl.deliveries" in q)]) > 10_000
+
+
+def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, simulated_feed):
+    """The ingest's first parse trusts that object-shaped text is JSON (steps.ingest); on the simulator's feed,
+    whose malformed bodies are all truncated or plain text, it must give exactly what the validating parse gives."""
+    p = paths(tmp_path / "data")
+    land_files([str(simulated_feed)], p.landing, quiet=True)
+    ingested = {}
+    for validate in (False, True):
+        lakehouse = paths(tmp_path / f"validate-{validate}")  # a lake of its own, over the same landed batches
+        conn = db.open_writer_connection(lakehouse)
+        try:
+            db.prepare(conn)
+            landed.ship(conn, p, lake_settings(lakehouse))
+            new = steps.new_batches(conn)
+            steps._ingest_batches(conn, new, validate_json=validate)
+            ingested[validate] = [conn.execute(query).fetchall() for query in [
+                "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id",
+                "SELECT * FROM etl.pending_events ORDER BY domain, message_id",
+                "SELECT * EXCLUDE (received_at) FROM quarantine ORDER BY mq_msg_id"]]
+        finally:
+            conn.close()
+    deliveries = ingested[True][0]
+    assert len(deliveries) > 10_000 and any(row[0] == "body_not_json" for row in deliveries)
+    assert ingested[False] == ingested[True]
+
