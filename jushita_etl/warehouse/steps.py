@@ -8,8 +8,8 @@
 3. ``refold_fact``: refold the facts of those keys (or all of them).
 
 Every step costs what is new, not what is there: lookups of existing rows are by the new keys only. The SQL is in
-``sql/``; this module only sequences it. Table and column names used here come from the fixed registries below,
-never from input; values are always bound parameters.
+``sql/``; this module only sequences it. Table and column names used here come from the registries below, built
+from ``sql/tables.yml`` (``tables.py``), never from input; values are always bound parameters.
 """
 
 from __future__ import annotations
@@ -20,42 +20,55 @@ from datetime import date
 import duckdb
 
 from jushita_etl.settings import Paths, lake
-from jushita_etl.warehouse import db, landed, sql, unreadable
+from jushita_etl.warehouse import db, landed, sql, tables, unreadable
+
 
 @dataclass(frozen=True)
 class EventTable:
     name: str
     domain: str
     # what the rows of this table mark dirty when they change: consumer -> (key, key2) column expressions; the
-    # consumers are the fact tables' domains and the incremental scenario tables (warehouse/scenarios.py)
+    # consumers are the domains of the facts folded from it and the incremental scenario tables (scenarios.py)
     dirty: dict[str, tuple[str, str]]
-
-
-EVENT_TABLES = [
-    EventTable("item_events", "item", {"item": ("num_iid", "NULL"), "item_history": ("num_iid", "NULL")}),
-    EventTable("rating_events", "rating", {"rating": ("message_id", "NULL"),
-                                           "rating_keywords": ("message_id", "NULL")}),
-    EventTable("fenxiao_events", "fenxiao", {"distributor_daily": ("message_id", "NULL")}),
-    EventTable("refund_events", "refund", {"refund": ("refund_id", "NULL")}),
-    EventTable("trade_events", "trade", {"trade": ("tid", "NULL")}),
-    EventTable("logistics_events", "logistics", {"logistics": ("tid", "coalesce(out_sid, '')")}),
-]
 
 
 @dataclass(frozen=True)
 class FactTable:
     name: str
     domain: str  # which etl.dirty_keys rows it consumes
-    key_match: str  # how a fact row matches a dirty key row k
+    refold_by: tuple[str, ...]  # the fact's columns that dirty keys (key, key2) name
+
+    @property
+    def key_match(self) -> str:
+        """How a fact row matches a dirty key row k."""
+        return " AND ".join(f"{column} = k.{slot}" for column, slot in zip(self.refold_by, ("key", "key2")))
 
 
-FACT_TABLES = [
-    FactTable("fact_refunds", "refund", "refund_id = k.key"),
-    FactTable("fact_orders", "trade", "tid = k.key"),
-    FactTable("dim_items", "item", "num_iid = k.key"),
-    FactTable("fact_shipments", "logistics", "tid = k.key AND out_sid = k.key2"),
-    FactTable("fact_rating_impressions", "rating", "message_id = k.key"),
-]
+FACT_TABLES = [FactTable(t.name, t.domain, t.refold_by) for t in tables.of_kind("facts")]
+
+# The event table's expression for a dirty-key column where it is not the column itself: a shipment's out_sid is ''
+# where the traces carry none (contract §4.4).
+_DIRTY_EXPRESSIONS = {("logistics_events", "out_sid"): "coalesce(out_sid, '')"}
+# The incremental scenario tables (warehouse/scenarios.py) each event table's rows mark dirty, by which column.
+_SCENARIO_CONSUMERS = {
+    "item_events": {"item_history": "num_iid"},
+    "rating_events": {"rating_keywords": "message_id"},
+    "fenxiao_events": {"distributor_daily": "message_id"},
+}
+
+
+def _event_table(table: tables.Table) -> EventTable:
+    dirty = {}
+    for fact in FACT_TABLES:  # the facts folded from this table's domain, by their refold columns
+        if fact.domain == table.domain:
+            key, *key2 = [_DIRTY_EXPRESSIONS.get((table.name, c), c) for c in fact.refold_by]
+            dirty[fact.domain] = (key, key2[0] if key2 else "NULL")
+    for consumer, column in _SCENARIO_CONSUMERS.get(table.name, {}).items():
+        dirty[consumer] = (column, "NULL")
+    return EventTable(table.name, table.domain, dirty)
+
+
+EVENT_TABLES = [_event_table(t) for t in tables.of_kind("events")]
 
 
 @dataclass

@@ -7,6 +7,7 @@ from jushita_etl.defs.facts.checks import (FACT_CHECK, FACT_KEYS, fact_check_spe
                                            reconciliation_spec)
 from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.defs.tables import table_spec
 from jushita_etl.warehouse import lake, scenarios, steps
 
 FACT_DEPS = {
@@ -16,13 +17,6 @@ FACT_DEPS = {
     "fact_shipments": ["logistics_events"],
     "fact_rating_impressions": ["rating_events"],
 }
-GRAIN = {
-    "fact_refunds": "one row per refund_id",
-    "fact_orders": "one row per tid, with refunded_amount from fact_refunds",
-    "dim_items": "one row per num_iid",
-    "fact_shipments": "one row per (tid, out_sid); out_sid '' where traces carry none",
-    "fact_rating_impressions": "one row per well-formed negative-impression item of a rating event",
-}
 
 
 class FoldConfig(dg.Config):
@@ -31,13 +25,13 @@ class FoldConfig(dg.Config):
 
 
 def _fact_spec(fact: steps.FactTable) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return table_spec(
         fact.name,
+        provenance=f"folded from {', '.join(FACT_DEPS[fact.name])} (warehouse contract §4), incrementally for the "
+        "keys the changed event partitions touched.",
         deps=FACT_DEPS[fact.name],
         group_name="facts",
         kinds={"ducklake"},
-        description=f"Grain: {GRAIN[fact.name]}. Provenance: folded from {', '.join(FACT_DEPS[fact.name])} "
-        "(warehouse contract §4), incrementally for the keys the changed event partitions touched.",
     )
 
 
