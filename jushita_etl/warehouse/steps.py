@@ -134,7 +134,8 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, va
     files = [entry["file"] for entry in new.values()]
     try:
         with db.transaction(conn):
-            sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})
+            sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json,
+                                                        "key_paths": tables.key_paths()})
             sql.run(conn, "internal/pending_events")  # before the new deliveries join the ones seen before
             sql.run(conn, "internal/ingest_counts")
             conn.execute(f"INSERT INTO etl.deliveries SELECT {_DELIVERY_COLUMNS} FROM new_deliveries")
