@@ -191,7 +191,7 @@ def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> Applied:
     replaced = "message_id IN (SELECT message_id FROM etl.pending_events WHERE domain = $domain AND replaces)"
     try:
         with db.transaction(conn):
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}")
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}", domain)
             conn.execute("CREATE OR REPLACE TEMP TABLE changed_dates AS SELECT DISTINCT event_date FROM applied")
             if conn.execute("SELECT count(*) FROM etl.pending_events WHERE domain = $domain AND replaces",
                             domain).fetchone()[0]:
