@@ -233,17 +233,19 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool 
         conn.execute(f"CREATE OR REPLACE TEMP TABLE folded AS {sql.load(fact.name)}", params)
         if fact.name == "fact_refunds":
             # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
+            orders = {"orders": tables.table("fact_orders").domain, "refunds": fact.domain}
             conn.execute(
-                "INSERT INTO etl.dirty_keys SELECT 'trade', tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
-                "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = 'refund'))", params)
-            conn.execute("INSERT INTO etl.dirty_keys SELECT 'trade', tid, NULL FROM folded WHERE tid IS NOT NULL")
+                "INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
+                "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = $refunds))",
+                {**params, **orders})
+            conn.execute("INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM folded WHERE tid IS NOT NULL",
+                         {"orders": orders["orders"]})
         if full:
             conn.execute(f"DELETE FROM {fact.name}")
         else:
             conn.execute(
                 f"DELETE FROM {fact.name} WHERE EXISTS (SELECT 1 FROM etl.dirty_keys AS k "
-                f"WHERE k.domain = '{fact.domain}' AND {fact.key_match})"
-            )
+                f"WHERE k.domain = $domain AND {fact.key_match})", {"domain": fact.domain})
         conn.execute(f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
         written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
         conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
