@@ -10,6 +10,9 @@
 Every step costs what is new, not what is there: lookups of existing rows are by the new keys only. The SQL is in
 ``sql/``; this module only sequences it. Table and column names used here come from the registries below, built
 from ``sql/tables.yml`` (``tables.py``), never from input; values are always bound parameters.
+
+Long because: it is the build's whole sequence (the registries, then each step and the reconciliation), each step a
+few statements over the same ``etl`` tables; split, one step's transaction would be read across modules.
 """
 
 from __future__ import annotations
