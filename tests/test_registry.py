@@ -56,8 +56,8 @@ def test_overlapping_topics_are_refused():
     def route(prefix, topic=None):
         return tables.TopicRoute(prefix, topic, "d", 1, 1, None, "k")
 
-    assert tables._overlap(route("taobao_trade_"), route("taobao_trade_x_"))
-    assert tables._overlap(route("taobao_logistics_"), route("taobao_logistics_", "taobao_logistics_A"))
-    assert not tables._overlap(route("taobao_logistics_", "taobao_logistics_A"),
+    assert tables.routes_overlap(route("taobao_trade_"), route("taobao_trade_x_"))
+    assert tables.routes_overlap(route("taobao_logistics_"), route("taobao_logistics_", "taobao_logistics_A"))
+    assert not tables.routes_overlap(route("taobao_logistics_", "taobao_logistics_A"),
                                route("taobao_logistics_", "taobao_logistics_B"))
-    assert not tables._overlap(route("taobao_trade_"), route("taobao_traderate_"))
+    assert not tables.routes_overlap(route("taobao_trade_"), route("taobao_traderate_"))

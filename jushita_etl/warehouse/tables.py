@@ -46,7 +46,7 @@ class TopicRoute:
     topic: str | None  # the one topic, or None for every topic with the prefix
     domain: str
     event_type_from: int  # 1-based position of the event type in the topic: after its second underscore (§1)
-    key_position: int  # the business key's field in KEY_FIELDS (1-based)
+    key_position: int  # the business key's field in key_fields() (1-based)
     fallback_position: int | None  # the field used when the first is missing or invalid (fenxiao_id, sub_order_id)
     key_name: str  # how a quarantine detail names the key: tid, fenxiao_id/sub_order_id
 
@@ -120,13 +120,13 @@ def topic_routes() -> tuple[TopicRoute, ...]:
                 key_name="/".join(t.business_key)))
     for a in routes:
         for b in routes:
-            if a is not b and _overlap(a, b):
+            if a is not b and routes_overlap(a, b):
                 raise ValueError(f"sql/tables.yml: topics {a.topic or a.prefix + '*'} and "
                                  f"{b.topic or b.prefix + '*'} overlap")
     return tuple(routes)
 
 
-def _overlap(a: TopicRoute, b: TopicRoute) -> bool:
+def routes_overlap(a: TopicRoute, b: TopicRoute) -> bool:
     if a.topic is not None and b.topic is not None:
         return a.topic == b.topic
     if a.topic is None and b.topic is None:
