@@ -41,7 +41,7 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
     """Refold the selected fact tables, each in one transaction, for the keys the changed event partitions
     touched (or entirely, with ``full``), then evaluate their unique-key checks. One step for all five: the folds
     take tenths of a second, and every step of a run is a dozen events in the instance's SQLite. Subsettable, so
-    one fact can be materialized alone from the UI. fact_refunds folds first (the order of steps.FACT_TABLES):
+    one fact can be materialized alone from the UI. fact_refunds folds first (the facts' order in sql/tables.yml):
     fact_orders.refunded_amount reads it."""
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.writer() as conn:
