@@ -1,14 +1,19 @@
--- fenxiao_events: one row per platform message of topics taobao_fenxiao_*, from the messages
--- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
+-- fenxiao_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
+-- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT *, json_extract_string(content, ['$.fenxiao_id', '$.sub_order_id', '$.tc_order_id', '$.supplier_username',
-                                            '$.distributor_username', '$.trade_type', '$.refund_fee',
-                                            '$.distributor_payment']) AS f
-    FROM pending_events('fenxiao')
+    SELECT * FROM pending_events($domain)
+),
+fields AS (
+    -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)
+    SELECT *, json_transform(content, '{"fenxiao_id": "VARCHAR", "sub_order_id": "VARCHAR",
+                                        "tc_order_id": "VARCHAR", "supplier_username": "VARCHAR",
+                                        "distributor_username": "VARCHAR", "trade_type": "VARCHAR",
+                                        "refund_fee": "VARCHAR", "distributor_payment": "VARCHAR"}') AS f
+    FROM events
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       s_int(f[1]) AS fenxiao_id, s_int(f[2]) AS sub_order_id, s_int(f[3]) AS tc_order_id,
-       f[4] AS supplier_username, f[5] AS distributor_username, f[6] AS trade_type,
-       s_money(f[7]) AS refund_fee, s_money(f[8]) AS distributor_payment,
+       s_int(f.fenxiao_id) AS fenxiao_id, s_int(f.sub_order_id) AS sub_order_id,
+       s_int(f.tc_order_id) AS tc_order_id, f.supplier_username, f.distributor_username, f.trade_type,
+       s_money(f.refund_fee) AS refund_fee, s_money(f.distributor_payment) AS distributor_payment,
        content
-FROM events
+FROM fields

@@ -1,12 +1,17 @@
--- item_events: one row per platform message of topics taobao_item_*, from the messages
--- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
+-- item_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
+-- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT *, json_extract_string(content, ['$.num_iid', '$.nick', '$.title', '$.price', '$.num', '$.sku_id',
-                                            '$.sku_num', '$.changed_fields']) AS f
-    FROM pending_events('item')
+    SELECT * FROM pending_events($domain)
+),
+fields AS (
+    -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)
+    SELECT *, json_transform(content, '{"num_iid": "VARCHAR", "nick": "VARCHAR", "title": "VARCHAR",
+                                        "price": "VARCHAR", "num": "VARCHAR", "sku_id": "VARCHAR",
+                                        "sku_num": "VARCHAR", "changed_fields": "VARCHAR"}') AS f
+    FROM events
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       s_int(f[1]) AS num_iid, f[2] AS seller_nick, f[3] AS title, s_money(f[4]) AS price,
-       s_int(f[5]) AS quantity, s_int(f[6]) AS sku_id, s_int(f[7]) AS sku_quantity, f[8] AS changed_fields,
+       s_int(f.num_iid) AS num_iid, f.nick AS seller_nick, f.title, s_money(f.price) AS price,
+       s_int(f.num) AS quantity, s_int(f.sku_id) AS sku_id, s_int(f.sku_num) AS sku_quantity, f.changed_fields,
        content
-FROM events
+FROM fields

@@ -1,11 +1,16 @@
--- logistics_events: one row per platform message of taobao_logistics_LogsticDetailTrace, from the messages
--- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
+-- logistics_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
+-- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT *, json_extract_string(content, ['$.tid', '$.out_sid', '$.company_name', '$.action', '$.desc', '$.time']) AS f
-    FROM pending_events('logistics')
+    SELECT * FROM pending_events($domain)
+),
+fields AS (
+    -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)
+    SELECT *, json_transform(content, '{"tid": "VARCHAR", "out_sid": "VARCHAR", "company_name": "VARCHAR",
+                                        "action": "VARCHAR", "desc": "VARCHAR", "time": "VARCHAR"}') AS f
+    FROM events
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       s_int(f[1]) AS tid, f[2] AS out_sid, f[3] AS company_name, f[4] AS action,
-       f[5] AS description, s_time(f[6], content, '$.time') AS trace_time,
+       s_int(f.tid) AS tid, f.out_sid, f.company_name, f.action, f."desc" AS description,
+       s_time(f.time, content, '$.time') AS trace_time,
        content
-FROM events
+FROM fields

@@ -1,12 +1,18 @@
--- rating_events: one row per platform message of topics taobao_traderate_*, from the messages
--- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
+-- rating_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
+-- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT *, json_extract_string(content, ['$.tid', '$.oid', '$.num_iid', '$.seller_nick', '$.biz_type', '$.feedback',
-                                            '$.impr_words', '$.gmt_modified']) AS f
-    FROM pending_events('rating')
+    SELECT * FROM pending_events($domain)
+),
+fields AS (
+    -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)
+    SELECT *, json_transform(content, '{"tid": "VARCHAR", "oid": "VARCHAR", "num_iid": "VARCHAR",
+                                        "seller_nick": "VARCHAR", "biz_type": "VARCHAR", "feedback": "VARCHAR",
+                                        "impr_words": "VARCHAR", "gmt_modified": "VARCHAR"}') AS f
+    FROM events
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       s_int(f[1]) AS tid, s_int(f[2]) AS oid, s_int(f[3]) AS num_iid, f[4] AS seller_nick,
-       s_int(f[5]) AS biz_type, f[6] AS feedback, f[7] AS impr_words, s_time(f[8], content, '$.gmt_modified') AS gmt_modified,
+       s_int(f.tid) AS tid, s_int(f.oid) AS oid, s_int(f.num_iid) AS num_iid, f.seller_nick,
+       s_int(f.biz_type) AS biz_type, f.feedback, f.impr_words,
+       s_time(f.gmt_modified, content, '$.gmt_modified') AS gmt_modified,
        content
-FROM events
+FROM fields

@@ -1,14 +1,20 @@
--- refund_events: one row per platform message of topics taobao_refund_*, from the messages
--- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
+-- refund_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
+-- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT *, json_extract_string(content, ['$.refund_id', '$.tid', '$.oid', '$.seller_nick', '$.buyer_nick',
-                                            '$.buyer_open_uid', '$.refund_fee', '$.bill_type', '$.refund_phase',
-                                            '$.modified']) AS f
-    FROM pending_events('refund')
+    SELECT * FROM pending_events($domain)
+),
+fields AS (
+    -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)
+    SELECT *, json_transform(content, '{"refund_id": "VARCHAR", "tid": "VARCHAR", "oid": "VARCHAR",
+                                        "seller_nick": "VARCHAR", "buyer_nick": "VARCHAR",
+                                        "buyer_open_uid": "VARCHAR", "refund_fee": "VARCHAR",
+                                        "bill_type": "VARCHAR", "refund_phase": "VARCHAR",
+                                        "modified": "VARCHAR"}') AS f
+    FROM events
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       s_int(f[1]) AS refund_id, s_int(f[2]) AS tid, s_int(f[3]) AS oid, f[4] AS seller_nick,
-       f[5] AS buyer_nick, f[6] AS buyer_open_uid, s_money(f[7]) AS refund_fee,
-       f[8] AS bill_type, f[9] AS refund_phase, s_time(f[10], content, '$.modified') AS modified,
+       s_int(f.refund_id) AS refund_id, s_int(f.tid) AS tid, s_int(f.oid) AS oid, f.seller_nick, f.buyer_nick,
+       f.buyer_open_uid, s_money(f.refund_fee) AS refund_fee, f.bill_type, f.refund_phase,
+       s_time(f.modified, content, '$.modified') AS modified,
        content
-FROM events
+FROM fields

@@ -1,12 +1,17 @@
--- trade_events: one row per platform message of topics taobao_trade_*, from the messages
--- queued for it (pending_events, see sql/internal/macros.sql and pending_events.sql).
+-- trade_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
+-- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT *, json_extract_string(content, ['$.tid', '$.oid', '$.seller_nick', '$.buyer_nick', '$.buyer_open_uid',
-                                            '$.status', '$.type', '$.payment']) AS f
-    FROM pending_events('trade')
+    SELECT * FROM pending_events($domain)
+),
+fields AS (
+    -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)
+    SELECT *, json_transform(content, '{"tid": "VARCHAR", "oid": "VARCHAR", "seller_nick": "VARCHAR",
+                                        "buyer_nick": "VARCHAR", "buyer_open_uid": "VARCHAR",
+                                        "status": "VARCHAR", "type": "VARCHAR", "payment": "VARCHAR"}') AS f
+    FROM events
 )
 SELECT message_id, topic, event_type, user_id, user_nick, pub_time, event_date,
-       s_int(f[1]) AS tid, s_int(f[2]) AS oid, f[3] AS seller_nick, f[4] AS buyer_nick,
-       f[5] AS buyer_open_uid, f[6] AS status, f[7] AS trade_type, s_money(f[8]) AS payment,
+       s_int(f.tid) AS tid, s_int(f.oid) AS oid, f.seller_nick, f.buyer_nick, f.buyer_open_uid, f.status,
+       f.type AS trade_type, s_money(f.payment) AS payment,
        content
-FROM events
+FROM fields

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import duckdb
 
-from jushita_etl.warehouse import db, sql
+from jushita_etl.warehouse import db, sql, tables
 
 
 @dataclass(frozen=True)
 class ScenarioTable:
     name: str
-    key: str  # the columns that identify a row (its unique-key check)
+    key: str  # the columns that identify a row (its unique-key check), from sql/tables.yml
     # incremental refresh: the source table whose rows the dirty keys (domain = name) point at, the source column the
     # keys match, and the group columns (shared by source and table) to refresh; None: recomputed whole
     source: str | None = None
@@ -32,16 +32,16 @@ class ScenarioTable:
     groups: tuple[str, ...] = ()
 
 
-SCENARIO_TABLES = [
-    ScenarioTable("shipment_alerts", "alert_type, tid, out_sid"),
-    ScenarioTable("refund_interceptions", "refund_id"),
-    ScenarioTable("rating_keywords", "seller_nick, num_iid, category, phrase", source="fact_rating_impressions",
-                  source_key="message_id", groups=("seller_nick", "num_iid", "category", "phrase")),
-    ScenarioTable("item_history", "num_iid, version", source="item_events", source_key="num_iid",
-                  groups=("num_iid",)),
-    ScenarioTable("distributor_daily", "supplier_username, distributor_username, event_date", source="fenxiao_events",
-                  source_key="message_id", groups=("supplier_username", "distributor_username", "event_date")),
-]
+# How each incremental table is refreshed; the others are recomputed whole.
+_INCREMENTAL = {
+    "rating_keywords": dict(source="fact_rating_impressions", source_key="message_id",
+                            groups=("seller_nick", "num_iid", "category", "phrase")),
+    "item_history": dict(source="item_events", source_key="num_iid", groups=("num_iid",)),
+    "distributor_daily": dict(source="fenxiao_events", source_key="message_id",
+                              groups=("supplier_username", "distributor_username", "event_date")),
+}
+SCENARIO_TABLES = [ScenarioTable(t.name, t.key_text, **_INCREMENTAL.get(t.name, {}))
+                   for t in tables.of_kind("scenarios")]
 ALERT_TABLES = {"shipment_alerts": "alert_type", "refund_interceptions": "refund_status"}
 
 THRESHOLDS = {  # shipment_alerts' parameter -> (setting, default hours), contract §6.1

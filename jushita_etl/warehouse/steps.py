@@ -8,8 +8,11 @@
 3. ``refold_fact``: refold the facts of those keys (or all of them).
 
 Every step costs what is new, not what is there: lookups of existing rows are by the new keys only. The SQL is in
-``sql/``; this module only sequences it. Table and column names used here come from the fixed registries below,
-never from input; values are always bound parameters.
+``sql/``; this module only sequences it. Table and column names used here come from the registries below, built
+from ``sql/tables.yml`` (``tables.py``), never from input; values are always bound parameters.
+
+Long because: it is the build's whole sequence (the registries, then each step and the reconciliation), each step a
+few statements over the same ``etl`` tables; split, one step's transaction would be read across modules.
 """
 
 from __future__ import annotations
@@ -20,42 +23,55 @@ from datetime import date
 import duckdb
 
 from jushita_etl.settings import Paths, lake
-from jushita_etl.warehouse import db, landed, sql, unreadable
+from jushita_etl.warehouse import db, landed, sql, tables, unreadable
+
 
 @dataclass(frozen=True)
 class EventTable:
     name: str
     domain: str
     # what the rows of this table mark dirty when they change: consumer -> (key, key2) column expressions; the
-    # consumers are the fact tables' domains and the incremental scenario tables (warehouse/scenarios.py)
+    # consumers are the domains of the facts folded from it and the incremental scenario tables (scenarios.py)
     dirty: dict[str, tuple[str, str]]
-
-
-EVENT_TABLES = [
-    EventTable("item_events", "item", {"item": ("num_iid", "NULL"), "item_history": ("num_iid", "NULL")}),
-    EventTable("rating_events", "rating", {"rating": ("message_id", "NULL"),
-                                           "rating_keywords": ("message_id", "NULL")}),
-    EventTable("fenxiao_events", "fenxiao", {"distributor_daily": ("message_id", "NULL")}),
-    EventTable("refund_events", "refund", {"refund": ("refund_id", "NULL")}),
-    EventTable("trade_events", "trade", {"trade": ("tid", "NULL")}),
-    EventTable("logistics_events", "logistics", {"logistics": ("tid", "coalesce(out_sid, '')")}),
-]
 
 
 @dataclass(frozen=True)
 class FactTable:
     name: str
     domain: str  # which etl.dirty_keys rows it consumes
-    key_match: str  # how a fact row matches a dirty key row k
+    refold_by: tuple[str, ...]  # the fact's columns that dirty keys (key, key2) name
+
+    @property
+    def key_match(self) -> str:
+        """How a fact row matches a dirty key row k."""
+        return " AND ".join(f"{column} = k.{slot}" for column, slot in zip(self.refold_by, ("key", "key2")))
 
 
-FACT_TABLES = [
-    FactTable("fact_refunds", "refund", "refund_id = k.key"),
-    FactTable("fact_orders", "trade", "tid = k.key"),
-    FactTable("dim_items", "item", "num_iid = k.key"),
-    FactTable("fact_shipments", "logistics", "tid = k.key AND out_sid = k.key2"),
-    FactTable("fact_rating_impressions", "rating", "message_id = k.key"),
-]
+FACT_TABLES = [FactTable(t.name, t.domain, t.refold_by) for t in tables.of_kind("facts")]
+
+# The event table's expression for a dirty-key column where it is not the column itself: a shipment's out_sid is ''
+# where the traces carry none (contract §4.4).
+_DIRTY_EXPRESSIONS = {("logistics_events", "out_sid"): "coalesce(out_sid, '')"}
+# The incremental scenario tables (warehouse/scenarios.py) each event table's rows mark dirty, by which column.
+_SCENARIO_CONSUMERS = {
+    "item_events": {"item_history": "num_iid"},
+    "rating_events": {"rating_keywords": "message_id"},
+    "fenxiao_events": {"distributor_daily": "message_id"},
+}
+
+
+def _event_table(table: tables.Table) -> EventTable:
+    dirty = {}
+    for fact in FACT_TABLES:  # the facts folded from this table's domain, by their refold columns
+        if fact.domain == table.domain:
+            key, *key2 = [_DIRTY_EXPRESSIONS.get((table.name, c), c) for c in fact.refold_by]
+            dirty[fact.domain] = (key, key2[0] if key2 else "NULL")
+    for consumer, column in _SCENARIO_CONSUMERS.get(table.name, {}).items():
+        dirty[consumer] = (column, "NULL")
+    return EventTable(table.name, table.domain, dirty)
+
+
+EVENT_TABLES = [_event_table(t) for t in tables.of_kind("events")]
 
 
 @dataclass
@@ -121,7 +137,8 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, va
     files = [entry["file"] for entry in new.values()]
     try:
         with db.transaction(conn):
-            sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json})
+            sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json,
+                                                        "key_paths": tables.key_paths()})
             sql.run(conn, "internal/pending_events")  # before the new deliveries join the ones seen before
             sql.run(conn, "internal/ingest_counts")
             conn.execute(f"INSERT INTO etl.deliveries SELECT {_DELIVERY_COLUMNS} FROM new_deliveries")
@@ -177,7 +194,7 @@ def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> Applied:
     replaced = "message_id IN (SELECT message_id FROM etl.pending_events WHERE domain = $domain AND replaces)"
     try:
         with db.transaction(conn):
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}")
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}", domain)
             conn.execute("CREATE OR REPLACE TEMP TABLE changed_dates AS SELECT DISTINCT event_date FROM applied")
             if conn.execute("SELECT count(*) FROM etl.pending_events WHERE domain = $domain AND replaces",
                             domain).fetchone()[0]:
@@ -219,17 +236,19 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool 
         conn.execute(f"CREATE OR REPLACE TEMP TABLE folded AS {sql.load(fact.name)}", params)
         if fact.name == "fact_refunds":
             # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
+            orders = {"orders": tables.table("fact_orders").domain, "refunds": fact.domain}
             conn.execute(
-                "INSERT INTO etl.dirty_keys SELECT 'trade', tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
-                "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = 'refund'))", params)
-            conn.execute("INSERT INTO etl.dirty_keys SELECT 'trade', tid, NULL FROM folded WHERE tid IS NOT NULL")
+                "INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
+                "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = $refunds))",
+                {**params, **orders})
+            conn.execute("INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM folded WHERE tid IS NOT NULL",
+                         {"orders": orders["orders"]})
         if full:
             conn.execute(f"DELETE FROM {fact.name}")
         else:
             conn.execute(
                 f"DELETE FROM {fact.name} WHERE EXISTS (SELECT 1 FROM etl.dirty_keys AS k "
-                f"WHERE k.domain = '{fact.domain}' AND {fact.key_match})"
-            )
+                f"WHERE k.domain = $domain AND {fact.key_match})", {"domain": fact.domain})
         conn.execute(f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
         written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
         conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})

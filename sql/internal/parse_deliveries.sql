@@ -37,16 +37,18 @@ decoded AS (
     FROM new_rows
 ),
 envelopes AS (
-    -- One parse per body, of JSON objects only. json_extract_string fails the statement on malformed JSON, so each
+    -- One parse per body, of JSON objects only. The JSON functions fail the statement on malformed JSON, so each
     -- object-shaped body is either checked with json_valid first ($validate_json) or trusted: then the statement
     -- fails if one is malformed after all, and steps.ingest runs it again validating (the shape already excludes
     -- the truncated bodies and plain text that make up nearly all bad input; json_valid is a full parse of its
     -- own, 0.75 of 7 CPU-s for 1M bodies and contents, and try() re-runs a whole vector row by row once one row
-    -- in it fails). json_extract_string hands each field over as text: a string's value, anything else as its
-    -- JSON text, so the content string is unescaped once (json_extract re-escaped it and ->> unescaped it again:
-    -- 1.0 s against 0.4 s for 1M bodies).
+    -- in it fails). json_transform to VARCHAR hands each field over by name as json_extract_string would, as
+    -- text: a string's value, anything else as its JSON text (the first of duplicate keys; names match exactly),
+    -- so the content string is unescaped once (json_extract re-escaped it and ->> unescaped it again: 1.0 s
+    -- against 0.4 s for 1M bodies).
     SELECT *, CASE WHEN readable_object(body_text, $validate_json) THEN
-        json_extract_string(body_text, ['$.id', '$.topic', '$.pub_time', '$.content', '$.user_id', '$.user_nick'])
+        json_transform(body_text, '{"id": "VARCHAR", "topic": "VARCHAR", "pub_time": "VARCHAR", "content": "VARCHAR",
+                                    "user_id": "VARCHAR", "user_nick": "VARCHAR"}')
         END AS env
     FROM decoded
 ),
@@ -55,47 +57,40 @@ fields AS (
     -- string (topic; content must be a string or an object) and only for text that could be a JSON literal, so
     -- only then is the field's type looked up (a second parse, for a handful of bodies).
     SELECT *,
-        s_int(env[1]) AS message_id,
-        CASE WHEN env[2] IS NULL THEN NULL
-             WHEN NOT could_be_literal(env[2]) THEN env[2]
-             WHEN json_type(body_text, '$.topic') = 'VARCHAR' THEN env[2] END AS topic,
-        china_time(env[3]) AS pub_time,  -- only a string can match yyyy-MM-dd HH:mm:ss
-        env[4] AS content_text,
-        CASE WHEN env[4] IS NULL THEN false  -- missing, or null
-             WHEN left(env[4], 1) = '{' OR NOT could_be_literal(env[4]) THEN true  -- an object, or a string
+        s_int(env.id) AS message_id,
+        CASE WHEN env.topic IS NULL THEN NULL
+             WHEN NOT could_be_literal(env.topic) THEN env.topic
+             WHEN json_type(body_text, '$.topic') = 'VARCHAR' THEN env.topic END AS topic,
+        china_time(env.pub_time) AS pub_time,  -- only a string can match yyyy-MM-dd HH:mm:ss
+        env.content AS content_text,
+        CASE WHEN env.content IS NULL THEN false  -- missing, or null
+             WHEN left(env.content, 1) = '{' OR NOT could_be_literal(env.content) THEN true  -- an object, or a string
              ELSE coalesce(json_type(body_text, '$.content') = 'VARCHAR', false) END AS content_is_text,
-        s_int(env[5]) AS user_id,
-        env[6] AS user_nick
+        s_int(env.user_id) AS user_id,
+        env.user_nick AS user_nick
     FROM envelopes
 ),
-contents AS (
-    SELECT *,
-        CASE WHEN starts_with(topic, 'taobao_trade_') THEN 'trade'
-             WHEN starts_with(topic, 'taobao_refund_') THEN 'refund'
-             WHEN starts_with(topic, 'taobao_item_') THEN 'item'
-             WHEN topic = 'taobao_logistics_LogsticDetailTrace' THEN 'logistics'
-             WHEN starts_with(topic, 'taobao_traderate_') THEN 'rating'
-             WHEN starts_with(topic, 'taobao_fenxiao_') THEN 'fenxiao' END AS domain
-    FROM fields
+routed AS (
+    -- The domain of the topic, from the event tables' topics (topic_routes, from sql/tables.yml: at most one route
+    -- matches a topic); no route: an unmodelled topic. A route also says where the event type starts in the topic
+    -- and which content fields hold its business key.
+    SELECT f.*, r.domain, r.event_type_from, r.key_position, r.fallback_position, r.key_name
+    FROM fields AS f
+    LEFT JOIN topic_routes AS r ON starts_with(f.topic, r.prefix) AND (r.topic IS NULL OR f.topic = r.topic)
 ),
 content_keys AS (
-    -- one parse per content (a string holding an object, or an object given directly): the candidate business
-    -- keys of every domain (validated or trusted like the bodies above)
+    -- one parse per content (a string holding an object, or an object given directly): the fields of every
+    -- domain's business key ($key_paths; validated or trusted like the bodies above)
     SELECT *, CASE WHEN content_is_text AND readable_object(content_text, $validate_json) THEN
-        json_extract_string(content_text, ['$.tid', '$.refund_id', '$.num_iid', '$.fenxiao_id', '$.sub_order_id'])
+        json_extract_string(content_text, $key_paths)
         END AS k
-    FROM contents
+    FROM routed
 ),
 keyed AS (
     SELECT *,
         CASE WHEN k IS NOT NULL THEN content_text END AS content,
-        CASE domain
-            WHEN 'trade' THEN s_int(k[1])
-            WHEN 'logistics' THEN s_int(k[1])
-            WHEN 'rating' THEN s_int(k[1])
-            WHEN 'refund' THEN s_int(k[2])
-            WHEN 'item' THEN s_int(k[3])
-            WHEN 'fenxiao' THEN coalesce(s_int(k[4]), s_int(k[5])) END AS business_key
+        -- the route's key field, or its fallback when that is missing or invalid (fenxiao_id, then sub_order_id)
+        coalesce(s_int(k[key_position]), s_int(k[fallback_position])) AS business_key
     FROM content_keys
 ),
 verdicts AS (
@@ -121,15 +116,11 @@ SELECT
         WHEN pub_time IS NULL THEN 'envelope pub_time is missing or not a valid yyyy-MM-dd HH:mm:ss'
         WHEN reason = 'envelope_invalid' THEN 'envelope content is missing or neither a string nor an object'
         WHEN reason = 'content_not_json' THEN 'content is a string that is not a JSON object'
-        ELSE 'business key ' || CASE domain WHEN 'refund' THEN 'refund_id' WHEN 'item' THEN 'num_iid'
-            WHEN 'fenxiao' THEN 'fenxiao_id/sub_order_id' ELSE 'tid' END || ' is missing or not a 64-bit integer'
+        ELSE 'business key ' || key_name || ' is missing or not a 64-bit integer'
     END AS detail,
     message_id, nullif(topic, '') AS topic,
-    -- the domain's prefix is known, so the event type is the rest of the topic; the pattern only for other topics
-    CASE domain WHEN 'trade' THEN substr(topic, 14) WHEN 'refund' THEN substr(topic, 15)
-        WHEN 'item' THEN substr(topic, 13) WHEN 'logistics' THEN 'LogsticDetailTrace'
-        WHEN 'rating' THEN substr(topic, 18) WHEN 'fenxiao' THEN substr(topic, 16)
-        ELSE event_type_of(topic) END AS event_type,
+    -- a routed topic's event type starts where its route says; the pattern only for other topics
+    CASE WHEN domain IS NOT NULL THEN substr(topic, event_type_from) ELSE event_type_of(topic) END AS event_type,
     user_id, user_nick, pub_time,
     pub_time::DATE AS event_date, domain, business_key,
     CASE WHEN reason IS NULL THEN content END AS content,

@@ -7,28 +7,19 @@ from jushita_etl.defs.events.checks import EVENT_CHECK, event_check_specs
 from jushita_etl.defs.partitions import DAILY
 from jushita_etl.defs.quality import is_selected, unique_key_result
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.defs.tables import table_spec
 from jushita_etl.warehouse import steps
-
-TOPICS = {
-    "trade_events": "taobao_trade_*",
-    "refund_events": "taobao_refund_*",
-    "item_events": "taobao_item_*",
-    "logistics_events": "taobao_logistics_LogsticDetailTrace",
-    "rating_events": "taobao_traderate_*",
-    "fenxiao_events": "taobao_fenxiao_*",
-}
 
 
 def _event_spec(table: steps.EventTable) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return table_spec(
         table.name,
+        provenance="the canonical landed copy of each message, parsed per the warehouse contract (§3). "
+        "Partitioned by event_date (China time).",
         deps=["raw_messages"],
         partitions_def=DAILY,
         group_name="events",
         kinds={"ducklake"},
-        description=f"Grain: one row per platform message (envelope id) of topics {TOPICS[table.name]}, "
-        "deduplicated across redeliveries and platform re-publishes. Provenance: the canonical landed copy of "
-        "each message, parsed per the warehouse contract. Partitioned by event_date (China time).",
     )
 
 

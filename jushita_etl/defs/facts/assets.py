@@ -7,6 +7,7 @@ from jushita_etl.defs.facts.checks import (FACT_CHECK, FACT_KEYS, fact_check_spe
                                            reconciliation_spec)
 from jushita_etl.defs.quality import unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.defs.tables import table_spec
 from jushita_etl.warehouse import lake, scenarios, steps
 
 FACT_DEPS = {
@@ -16,13 +17,6 @@ FACT_DEPS = {
     "fact_shipments": ["logistics_events"],
     "fact_rating_impressions": ["rating_events"],
 }
-GRAIN = {
-    "fact_refunds": "one row per refund_id",
-    "fact_orders": "one row per tid, with refunded_amount from fact_refunds",
-    "dim_items": "one row per num_iid",
-    "fact_shipments": "one row per (tid, out_sid); out_sid '' where traces carry none",
-    "fact_rating_impressions": "one row per well-formed negative-impression item of a rating event",
-}
 
 
 class FoldConfig(dg.Config):
@@ -31,13 +25,13 @@ class FoldConfig(dg.Config):
 
 
 def _fact_spec(fact: steps.FactTable) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return table_spec(
         fact.name,
+        provenance=f"folded from {', '.join(FACT_DEPS[fact.name])} (warehouse contract §4), incrementally for the "
+        "keys the changed event partitions touched.",
         deps=FACT_DEPS[fact.name],
         group_name="facts",
         kinds={"ducklake"},
-        description=f"Grain: {GRAIN[fact.name]}. Provenance: folded from {', '.join(FACT_DEPS[fact.name])} "
-        "(warehouse contract §4), incrementally for the keys the changed event partitions touched.",
     )
 
 
@@ -47,7 +41,7 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
     """Refold the selected fact tables, each in one transaction, for the keys the changed event partitions
     touched (or entirely, with ``full``), then evaluate their unique-key checks. One step for all five: the folds
     take tenths of a second, and every step of a run is a dozen events in the instance's SQLite. Subsettable, so
-    one fact can be materialized alone from the UI. fact_refunds folds first (the order of steps.FACT_TABLES):
+    one fact can be materialized alone from the UI. fact_refunds folds first (the facts' order in sql/tables.yml):
     fact_orders.refunded_amount reads it."""
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.writer() as conn:

@@ -4,16 +4,10 @@ of the contract §5 on the snapshot being published (evaluated by ``published_wa
 import dagster as dg
 
 from jushita_etl.defs.quality import unique_key_specs
-from jushita_etl.warehouse import steps
+from jushita_etl.warehouse import steps, tables
 
-# fact_rating_impressions has no unique key: one rating may list the same impression item twice, and each listed
-# item is a row (contract §4.5), so two rows can be equal in every column.
-FACT_KEYS = {
-    "fact_orders": "tid",
-    "fact_refunds": "refund_id",
-    "dim_items": "num_iid",
-    "fact_shipments": "tid, out_sid",
-}
+# the facts with a unique key (fact_rating_impressions has none, see sql/tables.yml)
+FACT_KEYS = {table.name: table.key_text for table in tables.of_kind("facts") if table.key}
 FACT_CHECK = "unique_key"
 fact_check_specs = unique_key_specs(FACT_KEYS, FACT_CHECK)
 

@@ -6,27 +6,26 @@ import dagster as dg
 from jushita_etl.defs.landing.checks import (landed_batches_readable, quarantine_rate, quarantine_rate_spec,
                                              readable_spec)
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from jushita_etl.defs.tables import table_spec
 from jushita_etl.warehouse import steps, unreadable
 
 
 def _raw_messages_spec() -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return table_spec(
         "raw_messages",
+        provenance="every Parquet micro-batch of the landing zone that the warehouse has ingested (a view over "
+        "those files).",
         group_name="landing",
         kinds={"ducklake", "parquet"},
-        description="Grain: one row per landed delivery, redeliveries and replays included. Provenance: every "
-        "Parquet micro-batch of the landing zone that the warehouse has ingested (a view over those files).",
     )
 
 
 def _quarantine_spec() -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return table_spec(
         "quarantine",
+        provenance="the parse of each new delivery during ingest.",
         group_name="landing",
         kinds={"ducklake"},
-        description="Grain: one row per distinct mq_msg_id that could not be used, with its reason "
-        "(body_not_json, envelope_invalid, content_not_json, missing_key) and a readable detail. Provenance: the "
-        "parse of each new delivery during ingest.",
     )
 
 

@@ -8,6 +8,7 @@ from jushita_etl.defs.quality import is_selected, unique_key_results
 from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.defs.scenarios.checks import (ALERT_VOLUME_CHECK, SCENARIO_CHECK, SCENARIO_KEYS, alert_volume,
                                                scenario_check_specs)
+from jushita_etl.defs.tables import table_spec
 from jushita_etl.warehouse import scenarios
 
 DEPS = {
@@ -17,25 +18,14 @@ DEPS = {
     "item_history": ["item_events"],
     "distributor_daily": ["fenxiao_events"],
 }
-DESCRIPTIONS = {
-    "shipment_alerts": "物流 — abnormal parcels and orders for customer care. Grain: one row per alert, key (alert_type, "
-    "tid, out_sid). Recomputed whole every build as of the watermark W (the newest event's pub_time).",
-    "refund_interceptions": "退款 — refunds on parcels that can still be stopped before they are signed. Grain: one row "
-    "per refund. Recomputed whole every build as of W.",
-    "rating_keywords": "评价 — negative-impression keywords by dimension (logistics, service, item). Grain: one row per "
-    "(seller_nick, num_iid, category, phrase). Refreshed for the groups of new impressions.",
-    "item_history": "商品 — every version of an item (SCD type 2). Grain: one row per (num_iid, version). Refreshed for "
-    "the items with new events.",
-    "distributor_daily": "分销 — each distributor's business with each supplier per day. Grain: one row per "
-    "(supplier_username, distributor_username, event_date). Refreshed for the groups with new events.",
-}
 
 
 def _scenario_spec(table: scenarios.ScenarioTable) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        table.name, deps=DEPS[table.name], group_name="scenarios", kinds={"ducklake"},
-        description=f"{DESCRIPTIONS[table.name]} Provenance: sql/{table.name}.sql over "
-        f"{', '.join(DEPS[table.name])} (warehouse contract §6).")
+    refresh = ("recomputed whole every build as of the watermark W (the newest event's pub_time)"
+               if table.source is None else "refreshed for the groups with new events")
+    return table_spec(
+        table.name, provenance=f"sql/{table.name}.sql over {', '.join(DEPS[table.name])} (warehouse contract §6), "
+        f"{refresh}.", deps=DEPS[table.name], group_name="scenarios", kinds={"ducklake"})
 
 
 @dg.multi_asset(specs=[_scenario_spec(table) for table in scenarios.SCENARIO_TABLES],
