@@ -155,25 +155,12 @@ def test_the_docs_state_these_layers():
     assert stated == LAYERS
 
 
-LINE_COMES_WITH_ANOTHER_BRANCH = {
-    "jushita_etl.warehouse.steps": "over 250 lines; its owner's branch adds the Long because: line",
-    "jushita_etl.defs.sync_users.assets": "imports pyarrow on use; the Imported on use: line comes after the branch "
-                                          "that changes defs/*/assets.py",
-}
-"""Modules whose docstring line comes with a change on another branch: expected to fail until it is merged."""
-
-
-def cases(modules: list[str]) -> list:
-    return [pytest.param(m, marks=pytest.mark.xfail(reason=LINE_COMES_WITH_ANOTHER_BRANCH[m]))
-            if m in LINE_COMES_WITH_ANOTHER_BRANCH else m for m in modules]
-
-
 def docstring_says(module: str, phrase: str) -> bool:
     docstring = ast.get_docstring(ast.parse(MODULES[module].read_text())) or ""
     return any(line.strip().startswith(phrase) for line in docstring.splitlines())
 
 
-@pytest.mark.parametrize("module", cases([m for m, p in MODULES.items() if len(p.read_text().splitlines()) > LONG]))
+@pytest.mark.parametrize("module", [m for m, p in MODULES.items() if len(p.read_text().splitlines()) > LONG])
 def test_a_long_module_says_why_it_stays_whole(module):
     assert docstring_says(module, LONG_PHRASE), (
         f"{MODULES[module].relative_to(PACKAGE.parent)} has over {LONG} lines: split it where a seam is, or say "
@@ -188,7 +175,7 @@ def imports_in_a_function(module: str) -> bool:
     return any(isinstance(inner, (ast.Import, ast.ImportFrom)) for node in functions for inner in ast.walk(node))
 
 
-@pytest.mark.parametrize("module", cases([m for m in MODULES if imports_in_a_function(m)]))
+@pytest.mark.parametrize("module", [m for m in MODULES if imports_in_a_function(m)])
 def test_an_import_inside_a_function_is_named_at_the_top(module):
     assert docstring_says(module, LAZY_PHRASE), (
         f"{MODULES[module].relative_to(PACKAGE.parent)} imports inside a function: import at the top, or say why "

@@ -1,4 +1,7 @@
-"""``sync_users``: which sellers' messages are flowing, from the TOP JMS APIs, refreshed on a schedule."""
+"""``sync_users``: which sellers' messages are flowing, from the TOP JMS APIs, refreshed on a schedule.
+
+Imported on use: pyarrow (with numpy), by the asset itself: every process that loads the code location
+(`jushita-etl build` included) would pay about 0.1 s for it."""
 
 from datetime import datetime
 
@@ -7,6 +10,7 @@ import dagster as dg
 from jushita_etl.defs.resources import WAREHOUSE_POOL, TopResource, WarehouseResource
 from jushita_etl.top.client import TopClient, TopError, TopTransportError, unwrap_list
 from jushita_etl.warehouse import db, sql
+
 
 def ask(client: TopClient, nick: str, checked_at: datetime) -> dict:
     user = client.user_get(nick).get("ons_user") or {}
@@ -21,8 +25,6 @@ def ask(client: TopClient, nick: str, checked_at: datetime) -> dict:
     "and .topics.get for each nick (user_id NULL: not a sync user; is_valid false: authorisation expired).",
 )
 def sync_users(context: dg.AssetExecutionContext, warehouse: WarehouseResource, top: TopResource) -> dg.MaterializeResult:
-    # imported here, not with the definitions: pyarrow and numpy cost every process that loads the code location
-    # (`jushita-etl build` included) about 0.1 s
     import pyarrow as pa
 
     from jushita_etl.landing.batches import china_now
