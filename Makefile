@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # The C helpers: the landing log's segment reader, the consumer's native landing callback and the producer's mktime
 # fix (built on first use otherwise; without a C compiler segments are read and the consumer's callback runs in
 # Python, and the producer runs unfixed).
-$(NATIVE) &: jushita_etl/landing/segment.c jushita_etl/mq/landing_callback.c jushita_etl/mq/client_mktime.c | $(STAMP)
+$(NATIVE) &: jushita_etl/landing/segment.c jushita_etl/landing/crc32.h jushita_etl/mq/landing_callback.c jushita_etl/mq/client_mktime.c | $(STAMP)
 	$(BIN)/python -m jushita_etl.native
 
 demo: install

@@ -16,6 +16,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 SOURCES = (PACKAGE / "landing" / "segment.c", PACKAGE / "mq" / "landing_callback.c", PACKAGE / "mq" / "client_mktime.c")
+HEADERS = (PACKAGE / "landing" / "crc32.h",)  # included by the sources above; a change rebuilds them all
 
 
 class NativeUnavailable(RuntimeError):
@@ -28,7 +29,7 @@ def library_path(source: Path) -> Path:
 
 
 def _up_to_date(source: Path, library: Path) -> bool:
-    return library.exists() and library.stat().st_mtime >= source.stat().st_mtime
+    return library.exists() and all(library.stat().st_mtime >= f.stat().st_mtime for f in (source, *HEADERS))
 
 
 def build(source: Path, *, library: Path | None = None, force: bool = False) -> Path:

@@ -12,23 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* --- CRC-32 (zlib's polynomial, as Python's zlib.crc32; the writer, landing_callback.c, has its own copy) -- */
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void) {
-    for (uint32_t n = 0; n < 256; n++) {
-        uint32_t c = n;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
-    }
-}
-
-static uint32_t crc32_of(const unsigned char *data, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
+#include "crc32.h"
 
 /* jwal_index lists the intact records from *pos on (up to max_records; *pos moves past them): for each,
  * INDEX_WIDTH offsets into data: the fixed fields, then offset and length (-1: null) of msg_id, topic, tags and

@@ -71,23 +71,7 @@ int jwal_load_client(const char *library_path, char *error, size_t error_size) {
     return 0;
 }
 
-/* --- CRC-32 (zlib's polynomial, as Python's zlib.crc32; the reader, landing/segment.c, has its own copy) --- */
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void) {
-    for (uint32_t n = 0; n < 256; n++) {
-        uint32_t c = n;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
-    }
-}
-
-static uint32_t crc32_of(const unsigned char *data, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
+#include "../landing/crc32.h"
 
 /* --- the log ---------------------------------------------------------------------------------------------- */
 /* An appender waiting for the sync that covers its record. Each sync wakes exactly the waiters it covers: with

@@ -285,6 +285,18 @@ def test_three_arrival_chunks_equal_landing_everything_then_one_build(tmp_path, 
         conn.close()
 
 
+def build_first_half_land_second(feed, tmp_path, p, instance) -> dict:
+    """Land the first half of ``feed`` and build it, then land the second half unbuilt; the first build's snapshot."""
+    lines = feed.read_bytes().splitlines(keepends=True)
+    for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
+        (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
+    land_files([str(tmp_path / "part0.jsonl")], p.landing, quiet=True)
+    run_build(p, instance=instance)
+    built = snapshot(p)
+    land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
+    return built
+
+
 def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, simulated_feed, one_build, instance,
                                                                monkeypatch):
     """A run that applied new events and refolded the facts but could not publish them (a full disk at its last
@@ -293,14 +305,8 @@ def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, simulat
     from jushita_etl.build import BuildFailed
 
     _, expected, _ = one_build
-    lines = simulated_feed.read_bytes().splitlines(keepends=True)
     p = paths(tmp_path / "data")
-    for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
-        (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
-    land_files([str(tmp_path / "part0.jsonl")], p.landing, quiet=True)
-    run_build(p, instance=instance)
-    first_half = snapshot(p)
-    land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
+    first_half = build_first_half_land_second(simulated_feed, tmp_path, p, instance)
 
     def disk_full(conn):
         raise OSError("No space left on device")
@@ -389,14 +395,8 @@ def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_pa
     """A writer that commits new event rows (an ingest and one event table's step, on a writer connection) without
     publishing them changes nothing for analysts; the next build publishes them with the rest, nothing lost or
     doubled."""
-    lines = small_simulated_feed.read_bytes().splitlines(keepends=True)
     p = paths(tmp_path / "data")
-    for i, part in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
-        (tmp_path / f"part{i}.jsonl").write_bytes(b"".join(part))
-    land_files([str(tmp_path / "part0.jsonl")], p.landing, quiet=True)
-    run_build(p, instance=instance)
-    before = snapshot(p)
-    land_files([str(tmp_path / "part1.jsonl")], p.landing, quiet=True)
+    before = build_first_half_land_second(small_simulated_feed, tmp_path, p, instance)
     with db.writer(p) as conn:
         assert steps.ingest(conn, p) == 1
         steps.apply_events(conn, TRADE)
