@@ -1,3 +1,5 @@
+import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -10,6 +12,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 # disposition: the servers these tests start would inherit an ignored SIGTERM. The usual Ctrl-C handler keeps both
 # ordinary however the suite was launched.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory) -> Path:
+    """A Dagster instance of the session's own, configured as the project's (dagster_home/dagster.yaml), for the
+    CLI and server processes the tests start: the project's instance is the operator's, and two test workers must
+    not share one SQLite event log."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(Path(__file__).parents[1] / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 @pytest.fixture
