@@ -10,7 +10,8 @@ from support import delivery, envelope, write_replay
 from jushita_etl.landing.replay import land_files
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
 from jushita_etl.defs.landing.sensors import landing_sensor
-from jushita_etl.defs.mq.jobs import CONSUMING_UNTIL_TAG, HANDOVER_LEAD, REPLACES_TAG, consume_sensor
+from jushita_etl.defs.mq.jobs import CONSUMING_UNTIL_TAG, HANDOVER_LEAD, REPLACES_TAG
+from jushita_etl.defs.mq.sensors import consume_sensor
 from jushita_etl.defs.resources import MQResource, WarehouseResource
 from jushita_etl.definitions import defs
 from jushita_etl.holder import try_hold

@@ -1,7 +1,6 @@
 """Landing checks: how much input is quarantined and whether every landed batch could be read (both evaluated by
 ``ingest_landing`` after each ingest), whether deliveries keep arriving, and whether the consumer can reach its
-broker (``consumer_connected``, defined with the consume job in ``defs/mq/jobs.py`` and evaluated by the consume
-runs)."""
+broker (``consumer_connected``, defined in ``defs/mq/checks.py`` and evaluated by the consume runs)."""
 
 import os
 from datetime import timedelta
@@ -30,7 +29,6 @@ def quarantine_rate(by_reason: dict[str, int], deliveries: int) -> dg.AssetCheck
 CONSUMER_CHECK = dg.AssetCheckKey(dg.AssetKey("raw_messages"), "consumer_connected")
 
 freshness_checks = dg.build_last_update_freshness_checks(assets=["raw_messages"], lower_bound_delta=timedelta(hours=2))
-freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
 
 
 readable_spec = dg.AssetCheckSpec(

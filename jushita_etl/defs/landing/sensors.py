@@ -11,12 +11,16 @@ data lands. No cursor: a CLI build in between simply leaves nothing to plan.
 import dagster as dg
 
 from jushita_etl.defs.jobs import facts_job, warehouse_job
+from jushita_etl.defs.landing.checks import freshness_checks
 from jushita_etl.defs.partitions import partition_key_for
 from jushita_etl.defs.resources import WarehouseResource
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
+"""Evaluates the freshness check of ``raw_messages`` (deliveries keep arriving)."""
 
 
 @dg.sensor(jobs=[warehouse_job, facts_job], minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)

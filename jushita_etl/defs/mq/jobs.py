@@ -18,9 +18,8 @@ import time
 
 import dagster as dg
 
-from jushita_etl.defs.landing.checks import CONSUMER_CHECK
+from jushita_etl.defs.mq.checks import consumer_evaluation, probe_consumer
 from jushita_etl.defs.resources import MQResource, WarehouseResource
-from jushita_etl.mq.remoting import ProbeError, probe_route
 from jushita_etl.warehouse.landed import Shipper
 
 
@@ -59,34 +58,6 @@ REPLACES_TAG = "jushita/replaces"
 """On a successor run: the run it replaces (one successor per run, also when it failed)."""
 
 
-def probe_consumer(mq: MQResource) -> str | None:
-    """Why the consumer cannot work (one line), or None: the name server answers with a route for the topic, with
-    the configured credentials."""
-    settings = mq.settings()
-    try:
-        probe_route(settings.namesrv, settings.topic, access_key=settings.access_key, secret_key=settings.secret_key,
-                    channel=settings.channel, topic_must_exist=True)
-    except ProbeError as exc:
-        return str(exc)
-    return None
-
-
-def _connected_description(mq: MQResource, reason: str | None) -> str:
-    return reason or f"the name server at {mq.namesrv} routes topic {mq.topic} to group {mq.group}"
-
-
-def _connected_metadata(mq: MQResource, reason: str | None) -> dict:
-    return {"namesrv": mq.namesrv, "topic": mq.topic, "group": mq.group, "reason": reason or ""}
-
-
-def consumer_evaluation(mq: MQResource, reason: str | None) -> dg.AssetCheckEvaluation:
-    """The consumer_connected check's evaluation for a probe's outcome (``reason`` None: connected)."""
-    return dg.AssetCheckEvaluation(asset_key=CONSUMER_CHECK.asset_key, check_name=CONSUMER_CHECK.name,
-                                   passed=reason is None, severity=dg.AssetCheckSeverity.ERROR,
-                                   description=_connected_description(mq, reason),
-                                   metadata=_connected_metadata(mq, reason))
-
-
 class _Health:
     """Probes while a run consumes and reports the check when the outcome changes (the C++ client only logs a lost
     broker and keeps retrying, so without this a consumer whose broker died would look healthy for an hour)."""
@@ -107,19 +78,6 @@ class _Health:
                 self.context.log.warning(f"consumer lost its broker: {reason}")
             else:
                 self.context.log.info("consumer reaches its broker again")
-
-
-@dg.asset_check(asset="raw_messages", name=CONSUMER_CHECK.name, blocking=False,
-                description="Red when the RocketMQ consumer cannot reach the name server or broker, the topic is "
-                "unknown or the credentials are refused. Consume runs evaluate it when they start and while they run; "
-                "executing it here probes the configured name server now.")
-def consumer_connected(mq: MQResource) -> dg.AssetCheckResult:
-    if not mq.configured:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                   description="RocketMQ is not configured (JUSHITA_MQ_NAMESRV / _GROUP / _TOPIC)")
-    reason = probe_consumer(mq)
-    return dg.AssetCheckResult(passed=reason is None, severity=dg.AssetCheckSeverity.ERROR,
-                               description=_connected_description(mq, reason), metadata=_connected_metadata(mq, reason))
 
 
 @dg.op
@@ -166,33 +124,3 @@ def consume_bounded(context: dg.OpExecutionContext, config: ConsumeConfig, wareh
 @dg.job(description="A bounded RocketMQ consume session into the landing zone (launched by consume_sensor).")
 def consume_job():
     consume_bounded()
-
-
-@dg.sensor(job=consume_job, minimum_interval_seconds=5,
-           default_status=dg.DefaultSensorStatus.RUNNING if os.environ.get("JUSHITA_MQ_NAMESRV") else dg.DefaultSensorStatus.STOPPED)
-def consume_sensor(context: dg.SensorEvaluationContext, mq: MQResource):
-    """Keep a consumer attached: launch a consume run when none is queued or running, and a run's successor
-    ``HANDOVER_LEAD`` seconds before its consumer is due to stop (the successor takes over the group's lock)."""
-    if not mq.configured:
-        return dg.SkipReason("RocketMQ is not configured (JUSHITA_MQ_NAMESRV / _GROUP / _TOPIC)")
-    active = context.instance.get_runs(filters=dg.RunsFilter(
-        job_name=consume_job.name,
-        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                  dg.DagsterRunStatus.STARTED]), limit=2)
-    if not active:
-        return dg.RunRequest()
-    run = active[0]
-    if len(active) > 1 or run.status != dg.DagsterRunStatus.STARTED or CONSUMING_UNTIL_TAG not in run.tags:
-        return dg.SkipReason(f"consume run {run.run_id} is still going")
-    remaining = float(run.tags[CONSUMING_UNTIL_TAG]) - time.time()
-    if remaining > HANDOVER_LEAD:
-        return dg.SkipReason(f"consume run {run.run_id} consumes for {remaining:.0f} s more; its successor starts "
-                             f"{HANDOVER_LEAD:.0f} s before it stops")
-    if context.instance.get_runs(filters=dg.RunsFilter(job_name=consume_job.name, tags={REPLACES_TAG: run.run_id}),
-                                 limit=1):
-        return dg.SkipReason(f"consume run {run.run_id} already has its successor")
-    # the successor waits for the lock until the predecessor is due to stop, plus a minute for its shutdown; past
-    # that it fails saying who holds the lock (a stuck predecessor gets one successor, not one per tick)
-    wait = round(max(remaining, 0.0) + 60.0, 1)
-    return dg.RunRequest(run_config={"ops": {"consume_bounded": {"config": {"wait_for_group": wait}}}},
-                         tags={REPLACES_TAG: run.run_id})
