@@ -34,6 +34,7 @@ from jushita_etl.warehouse.plan import plan, settled
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 MAX_RUNS = 3
+SETTLED_MEMO = "settled.json"  # plan.settled's answer, remembered for the next build
 
 
 class BuildFailed(RuntimeError):
@@ -72,10 +73,12 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
         with db.writer(paths, hand_over=True, prepared=False, timeout=wait) as conn:
             # nothing to do and nothing unpublished: the writer's state is the published one, so its
             # reconciliation is the published build's, and no reader is opened for it
-            report.reconciliation = None if full else _nothing_to_do(conn, paths)
-            report.nothing_new = report.reconciliation is not None
-            if report.nothing_new:  # still said on every build until repaired (one query of a small table)
-                report.unreadable = unreadable.unresolved(conn)
+            nothing = None if full else _nothing_to_do(conn, paths)
+            report.nothing_new = nothing is not None
+            if nothing:
+                report.reconciliation, waiting = nothing
+                if waiting:  # unreadable batches: still said on every build until repaired
+                    report.unreadable = unreadable.unresolved(conn)
             if not report.nothing_new:
                 db.prepare(conn)
                 # The ingest (DuckDB, which releases the GIL) runs on a thread while this one imports Dagster, loads
@@ -118,15 +121,17 @@ def rebuild(paths: Paths, *, instance=None, verbose: bool = False) -> tuple[Path
     return aside, run_build(paths, full=True, instance=instance, verbose=verbose)
 
 
-def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> steps.Reconciliation | None:
-    """When there is nothing to do (``plan.settled``, on the writer before it is prepared), the reconciliation of
-    the warehouse as it is (as recorded when it was published, or counted); else None. A catalog no build has
-    prepared (or one missing a newer table) has work."""
+def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> tuple[steps.Reconciliation, int] | None:
+    """When there is nothing to do (``plan.settled``, on the writer before it is prepared, remembered in the build
+    directory), the reconciliation of the warehouse as it is (as recorded when it was published, or counted) and
+    how many unreadable batches wait; else None. A catalog no build has prepared (or one missing a newer table) has
+    work."""
     try:
-        recorded = settled(conn, paths.landing)
-        if recorded is None:
+        found = settled(conn, paths.landing, memo=paths.build_dir / SETTLED_MEMO)
+        if found is None:
             return None
-        return steps.Reconciliation(*recorded) if recorded else steps.reconcile(conn)
+        counted = steps.Reconciliation(*found.reconciliation) if found.reconciliation else steps.reconcile(conn)
+        return counted, found.unresolved
     except duckdb.CatalogException:
         return None
 

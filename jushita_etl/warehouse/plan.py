@@ -9,6 +9,9 @@ batches) are what the run's partition range reports.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -40,12 +43,29 @@ def plan(conn: duckdb.DuckDBPyConnection, landing: Path) -> Plan:
     return Plan(len(new) + len(unshipped), sorted(hinted | set(steps.pending_dates(conn))), refolds, lake.unpublished(conn))
 
 
-def settled(conn: duckdb.DuckDBPyConnection, landing: Path) -> tuple[int, ...] | None:
-    """When ``plan`` would find nothing to do, the reconciliation recorded with the last publish (the numbers of
-    ``steps.Reconciliation``; the empty tuple for a publish that recorded none); else None. The same tests as
-    ``plan`` in one statement: on the lake every statement costs catalog work, and a build with nothing to do
-    should cost next to nothing."""
+@dataclass(frozen=True)
+class Settled:
+    """Nothing to do: the reconciliation recorded with the last publish (the numbers of ``steps.Reconciliation``;
+    empty for a publish that recorded none) and how many unreadable batches still wait for a person."""
+
+    reconciliation: tuple[int, ...]
+    unresolved: int
+
+
+def settled(conn: duckdb.DuckDBPyConnection, landing: Path, memo: Path | None = None) -> Settled | None:
+    """When ``plan`` would find nothing to do, what ``Settled`` says; else None. The same tests as ``plan`` in one
+    statement: on the lake every statement costs catalog work, and a build with nothing to do should cost next to
+    nothing. ``memo`` (a file of the writer's): where the answer is remembered with the catalog's snapshot id and
+    this data directory's landed batch ids; while neither changed, it is the answer, from one catalog query instead
+    of the first reads of seven tables (0.2 s on a 5M warehouse)."""
     ids = {e["batch_id"] for e in read_manifest(landing)[0] if (landing / e["file"]).exists()}
+    state = None
+    if memo is not None:
+        snapshot = conn.execute("SELECT id FROM current_snapshot()").fetchone()[0]
+        state = [snapshot, hashlib.sha256(" ".join(sorted(ids)).encode()).hexdigest()]
+        remembered = _remembered(memo)
+        if remembered and remembered.get("state") == state:
+            return Settled(tuple(remembered["reconciliation"]), remembered["unresolved"])
     # the ids as a literal: DuckDB 1.5 imports pandas (0.35-0.8 s) the first time a process binds a parameter
     row = conn.execute(f"""
         WITH published AS (SELECT max(snapshot_id) AS id FROM etl.published)
@@ -58,9 +78,31 @@ def settled(conn: duckdb.DuckDBPyConnection, landing: Path) -> tuple[int, ...] |
            AND (SELECT count(DISTINCT batch_id) FROM etl.landed_batches
                 WHERE batch_id IN (SELECT unnest(string_split({sql.literal(' '.join(sorted(ids)))}, ' ')))) = {len(ids)},
            (SELECT [deliveries, events, duplicates, quarantined, unmodelled] FROM etl.reconciliations
-            WHERE snapshot_id = (SELECT id FROM published) LIMIT 1)
+            WHERE snapshot_id = (SELECT id FROM published) LIMIT 1),
+           (SELECT count(*) FROM etl.unreadable_batches WHERE resolved_at IS NULL)
     """).fetchone()
-    return tuple(row[1] or ()) if row[0] else None
+    if not row[0]:
+        return None
+    result = Settled(tuple(row[1] or ()), row[2])
+    if memo is not None:
+        _remember(memo, {"state": state, "reconciliation": list(result.reconciliation), "unresolved": result.unresolved})
+    return result
+
+
+def _remembered(memo: Path) -> dict | None:
+    try:
+        return json.loads(memo.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(memo: Path, value: dict) -> None:
+    try:
+        partial = memo.with_suffix(".tmp")
+        partial.write_text(json.dumps(value))
+        os.replace(partial, memo)
+    except OSError:  # a read-only or full disk: the next build checks again, as without a memo
+        pass
 
 
 def plan_from_manifest(landing: Path) -> Plan:
