@@ -1,6 +1,8 @@
 """The planner's "nothing to do" (jushita_etl.warehouse.plan.settled) and its memo: remembered with the catalog's
 snapshot id and the landed batch ids, so a build with nothing to do reads one catalog table, and never hides work."""
 
+import json
+
 from support import delivery, envelope, write_replay
 
 from jushita_etl.landing.replay import land_files
@@ -26,7 +28,9 @@ def test_settled_is_remembered_and_new_landings_or_catalog_commits_are_work_agai
         first = settled(conn, p.landing, memo)
         assert first is not None and first.reconciliation[0] == 3 and first.unresolved == 0
         assert memo.exists()
-        memo.write_text(memo.read_text().replace("[3,", "[33,"))  # only a remembered answer can say 33
+        remembered = json.loads(memo.read_text())
+        remembered["reconciliation"][0] = 33
+        memo.write_text(json.dumps(remembered))  # only a remembered answer can say 33
         assert settled(conn, p.landing, memo).reconciliation[0] == 33
 
     land(p, "b", 10)  # a new local batch: the manifest's ids changed
