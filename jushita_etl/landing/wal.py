@@ -203,7 +203,9 @@ class DurableLog(SegmentLog):
                     closing = self._closed
                 if batch:
                     data = b"".join(batch)
-                    os.write(self._segment.fileno(), data)
+                    unwritten = memoryview(data)
+                    while unwritten:  # a nearly full disk takes part of a write without an error: then the rest fails
+                        unwritten = unwritten[os.write(self._segment.fileno(), unwritten):]
                     if self.fsync:
                         os.fsync(self._segment.fileno())
                     self._segment_rows += len(batch)

@@ -136,12 +136,25 @@ def _stop(consumer: MQConsumer, log) -> None:
     if not log.refusing:
         # the client's shutdown waits for every consume thread: a thread that starts holding meanwhile (the disk
         # filled during the last sync) would keep it waiting for good, so it runs aside and is watched
-        stopping = threading.Thread(target=consumer.shutdown, name="client-shutdown", daemon=True)
+        failed: list[BaseException] = []
+        stopping = threading.Thread(target=_shut_down, args=(consumer, failed), name="client-shutdown", daemon=True)
         stopping.start()
         while stopping.is_alive() and not log.refusing:
             stopping.join(0.05)
-        if not stopping.is_alive():
+        if not stopping.is_alive() and not failed:
             log.close()
             return
+        if failed and not log.refusing:
+            # a client whose shutdown failed may still pull: its log stays open (what it lands is durable before it
+            # is acknowledged, and the next start recovers it), and the process ends as a held one does
+            consumer.abandon()
+            raise RuntimeError(f"the RocketMQ client did not shut down: {failed[0]}") from failed[0]
     consumer.abandon()
     log.abandon()
+
+
+def _shut_down(consumer: MQConsumer, failed: list) -> None:
+    try:
+        consumer.shutdown()
+    except BaseException as exc:  # noqa: BLE001 - _stop decides what follows
+        failed.append(exc)

@@ -80,6 +80,7 @@ typedef struct waiter {
     pthread_cond_t cond;
     uint64_t seq;
     struct waiter *next;
+    int linked; /* in the log's list of waiters */
 } waiter_t;
 
 typedef struct {
@@ -120,13 +121,25 @@ static int64_t china_now_ms(void) {
 }
 
 /* Wake the waiters whose records are covered by the last sync (all of them once the log failed). */
+static void unlink_locked(wal_t *w, waiter_t *prev, waiter_t *x) {
+    if (prev) prev->next = x->next; else w->oldest = x->next;
+    if (w->newest == x) w->newest = prev;
+    x->next = NULL, x->linked = 0;
+}
+
+/* Every covered waiter, wherever it is in the list: a thread appends its batch's records and registers once the
+ * batch is done, so the list is not strictly in sequence order. */
 static void wake_locked(wal_t *w) {
-    while (w->oldest && (w->oldest->seq <= w->synced || w->failed)) {
-        waiter_t *done = w->oldest;
-        w->oldest = done->next;
-        if (!w->oldest) w->newest = NULL;
-        done->next = NULL;
-        pthread_cond_signal(&done->cond);
+    waiter_t *prev = NULL, *x = w->oldest;
+    while (x) {
+        waiter_t *next = x->next;
+        if (x->seq <= w->synced || w->failed) {
+            unlink_locked(w, prev, x);
+            pthread_cond_signal(&x->cond);
+        } else {
+            prev = x;
+        }
+        x = next;
     }
 }
 
@@ -263,11 +276,18 @@ static uint64_t append_locked(wal_t *w, const void *record, size_t len) {
 static int await_sync_locked(wal_t *w, uint64_t seq, uint64_t records) {
     waiter_t *me = &self_waiter;
     if (!self_waiter_ready) pthread_cond_init(&me->cond, NULL), self_waiter_ready = 1;
-    me->seq = seq, me->next = NULL;
-    if (w->newest) w->newest->next = me; else w->oldest = me;
-    w->newest = me;
-    pthread_cond_signal(&w->work);
-    while (w->synced < seq && !w->failed) pthread_cond_wait(&me->cond, &w->mu);
+    if (w->synced < seq && !w->failed) { /* already covered: not a waiter (a stale entry would cut the list) */
+        me->seq = seq, me->next = NULL, me->linked = 1;
+        if (w->newest) w->newest->next = me; else w->oldest = me;
+        w->newest = me;
+        pthread_cond_signal(&w->work);
+        while (w->synced < seq && !w->failed) pthread_cond_wait(&me->cond, &w->mu);
+        if (me->linked) { /* woken otherwise than by wake_locked (a spurious wakeup): leave the list */
+            waiter_t *prev = NULL;
+            for (waiter_t *x = w->oldest; x && x != me; x = x->next) prev = x;
+            unlink_locked(w, prev, me);
+        }
+    }
     int ok = w->synced >= seq;
     double now = monotonic_now();
     if (ok) {
@@ -286,10 +306,11 @@ static int await_sync_locked(wal_t *w, uint64_t seq, uint64_t records) {
  * same. Held, the message stays in the client's process queue, so no offset is committed past it; the consumer
  * then ends its process without the client's shutdown (MQConsumer.abandon) and the broker delivers the message
  * again to the next consumer, as after a crash. Nothing is sent back, so a disk that stays full does not push the
- * group's messages towards the dead-letter queue either. The caller holds w->mu. */
+ * group's messages towards the dead-letter queue either. The caller holds w->mu; this releases it and never
+ * returns. */
 static void hold_locked(wal_t *w) {
-    static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
-    for (;;) pthread_cond_wait(&never, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    for (;;) pause();
 }
 
 int jwal_failed(wal_t *w) {

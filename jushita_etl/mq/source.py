@@ -172,6 +172,9 @@ class MQConsumer:
     """A push consumer in one group that lands every message through ``log`` before acknowledging it."""
 
     def __init__(self, settings: MQSettings, log: SegmentLog, *, log_dir: Path, log_level: str = "warn"):
+        if _abandoned:  # its held consume threads keep the native log bindings locked for good
+            raise RuntimeError("a consumer of this process stopped on a failed landing log and holds its messages "
+                               "until the process ends: start another process")
         prepare_client_environment(log_dir)
         self.settings, self.log = settings, log
         self.stats = ConsumerStats()
