@@ -133,13 +133,7 @@ class NativeLandingLog(SegmentLog):
         """End a log whose writer failed while consume threads hold what it refused (see ``hold_locked`` in
         landing_callback.c): close its segment, leave its directory to the next start's recovery and raise the
         failure. The native log stays allocated and bound: the held threads wait on it until the process ends."""
-        error = ctypes.create_string_buffer(_ERROR_SIZE)
-        self._lib.jwal_close(self._handle, error, _ERROR_SIZE)  # the flusher stopped at the failure: no wait
-        self._stop.set()
-        self._poller.join()
-        self._hand_closed()
-        self._final_stats = self.stats()
-        self._release(error.value.decode(errors="replace") or "the log's writer failed")
+        self._end(free=False)
 
     def _hand_closed(self) -> None:
         path = ctypes.create_string_buffer(4096)
@@ -154,12 +148,18 @@ class NativeLandingLog(SegmentLog):
         """Refuse new records, sync the last ones, compact everything into Parquet and release the directory."""
         for handle in self._bound:
             self._lib.jwal_unbind(handle)
+        self._end(free=True)
+
+    def _end(self, *, free: bool) -> None:
+        """Close the native log (its flusher syncs what was appended, or has stopped at a failure), hand its closed
+        segments to the compactor and release the directory, raising the writer's failure if there was one."""
         error = ctypes.create_string_buffer(_ERROR_SIZE)
         failed = self._lib.jwal_close(self._handle, error, _ERROR_SIZE) != 0
         self._stop.set()
         self._poller.join()
         self._hand_closed()
         self._final_stats = self.stats()
-        self._lib.jwal_free(self._handle)
+        if free:
+            self._lib.jwal_free(self._handle)
         self._release(error.value.decode(errors="replace") if failed else None)
 
