@@ -50,6 +50,12 @@ class TopicRoute:
     fallback_position: int | None  # the field used when the first is missing or invalid (fenxiao_id, sub_order_id)
     key_name: str  # how a quarantine detail names the key: tid, fenxiao_id/sub_order_id
 
+    @property
+    def head(self) -> str:
+        """What every topic of the route starts with up to its second underscore (``taobao_trade_``): the parse
+        joins on it, so that the match is a hash join, not every delivery against every route."""
+        return self.prefix[:self.event_type_from - 1]
+
 
 @cache
 def _load() -> dict[str, Table]:
@@ -104,8 +110,8 @@ def _event_type_from(pattern: str) -> int:
 
 @cache
 def topic_routes() -> tuple[TopicRoute, ...]:
-    """Every topic pattern of the event tables; no topic matches two (checked here, so the parse's join gives each
-    delivery at most one domain)."""
+    """Every topic pattern of the event tables; no topic matches two and no two share a head (checked here, so the
+    parse's join on the head gives each delivery at most one route)."""
     fields = key_fields()
     routes = []
     for t in of_kind("events"):
@@ -123,6 +129,9 @@ def topic_routes() -> tuple[TopicRoute, ...]:
             if a is not b and routes_overlap(a, b):
                 raise ValueError(f"sql/tables.yml: topics {a.topic or a.prefix + '*'} and "
                                  f"{b.topic or b.prefix + '*'} overlap")
+            if a is not b and a.head == b.head:
+                raise ValueError(f"sql/tables.yml: topics {a.topic or a.prefix + '*'} and "
+                                 f"{b.topic or b.prefix + '*'} share {a.head}: one pattern per topic head")
     return tuple(routes)
 
 
@@ -140,11 +149,12 @@ def create_topic_routes(conn: duckdb.DuckDBPyConnection) -> None:
     ``topic_routes()`` with bound parameters. Temporary like the macros: part of the code, never of the catalog."""
     routes = topic_routes()
     conn.execute(
-        "CREATE OR REPLACE TEMP TABLE topic_routes AS SELECT unnest($prefix::VARCHAR[]) AS prefix, "
+        "CREATE OR REPLACE TEMP TABLE topic_routes AS SELECT unnest($head::VARCHAR[]) AS head, "
+        "unnest($prefix::VARCHAR[]) AS prefix, "
         "unnest($topic::VARCHAR[]) AS topic, unnest($domain::VARCHAR[]) AS domain, "
         "unnest($event_type_from::INTEGER[]) AS event_type_from, unnest($key_position::INTEGER[]) AS key_position, "
         "unnest($fallback_position::INTEGER[]) AS fallback_position, unnest($key_name::VARCHAR[]) AS key_name",
-        {"prefix": [r.prefix for r in routes], "topic": [r.topic for r in routes],
+        {"head": [r.head for r in routes], "prefix": [r.prefix for r in routes], "topic": [r.topic for r in routes],
          "domain": [r.domain for r in routes], "event_type_from": [r.event_type_from for r in routes],
          "key_position": [r.key_position for r in routes],
          "fallback_position": [r.fallback_position for r in routes], "key_name": [r.key_name for r in routes]})

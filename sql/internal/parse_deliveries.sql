@@ -73,10 +73,19 @@ fields AS (
 routed AS (
     -- The domain of the topic, from the event tables' topics (topic_routes, from sql/tables.yml: at most one route
     -- matches a topic); no route: an unmodelled topic. A route also says where the event type starts in the topic
-    -- and which content fields hold its business key.
-    SELECT f.*, r.domain, r.event_type_from, r.key_position, r.fallback_position, r.key_name
-    FROM fields AS f
-    LEFT JOIN topic_routes AS r ON starts_with(f.topic, r.prefix) AND (r.topic IS NULL OR f.topic = r.topic)
+    -- and which content fields hold its business key. Joined on the topic's head (up to its second underscore; one
+    -- route per head), then matched: a hash join, where a join on the match itself was a nested loop of every
+    -- delivery against every route (0.4 of 6.8 CPU-s for 1M).
+    SELECT * EXCLUDE (route), route.*
+    FROM (
+        SELECT f.*,
+            CASE WHEN starts_with(f.topic, r.prefix) AND (r.topic IS NULL OR f.topic = r.topic) THEN
+                {'domain': r.domain, 'event_type_from': r.event_type_from, 'key_position': r.key_position,
+                 'fallback_position': r.fallback_position, 'key_name': r.key_name}
+            END AS route
+        FROM fields AS f
+        LEFT JOIN topic_routes AS r ON r.head = topic_head(f.topic)
+    )
 ),
 content_keys AS (
     -- one parse per content (a string holding an object, or an object given directly): the fields of every
