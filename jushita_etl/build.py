@@ -5,13 +5,17 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
   Dagster import at all.
 * **Ingest** the new batches on the writer connection (``steps.ingest``), which is handed over to the run's first
   step instead of being closed and reopened. It runs on a thread while Dagster is imported and loaded.
-* **One run**: ``warehouse_job`` over the partitions from the first to the last event date the queued messages
-  have (it ingests, applies the events, refolds the facts and publishes), or ``facts_job`` when no event table
-  changes (redeliveries only). Batches landed while it ran are built by another run, up to three in all.
+* **One run**: ``warehouse_job`` over the partitions from the first to the last event date the ingest changed
+  (it reports the ingest and the event tables, refolds the facts and publishes), or ``facts_job`` when no event
+  table changes (redeliveries only). Batches landed while it ran are built by another run, up to three in all.
 * **Report** the published tables and the reconciliation.
 
 Imported on use: Dagster and the definitions (a build with nothing to do never loads them) and the landing store
 (pyarrow, only when a crashed consumer left a log to recover).
+
+Long because: it is one command's whole flow, each part a few lines around the one writer connection that is
+handed from the ingest to the run and from the run to the summary; split, that hand-over would be read across
+modules.
 """
 
 from __future__ import annotations
@@ -95,9 +99,13 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
                 dates = ingested["dates"]
         if not report.nothing_new:
             session.run(dates)
+            with db.handed_over(paths) as conn:  # the run's writer: no connection to open for the summary
+                if conn is not None and not lake.unpublished(conn):  # its state is the build just published
+                    _summarize(paths, report, conn)
     finally:  # the writer, when no run took it over (nothing to do, or a failure before the first step)
         db.release_handed_over(paths)
-    _summarize(paths, report)
+    if not report.tables:
+        _summarize(paths, report)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -147,10 +155,10 @@ def _recover_consumer_log(paths: Paths) -> None:
 
 
 def _ingest(conn: duckdb.DuckDBPyConnection, paths: Paths, out: dict) -> None:
-    """The build's ingest (on its own thread): ``out`` gets the pending dates, or the error to raise."""
+    """The build's ingest (on its own thread): ``out`` gets the changed event dates, or the error to raise."""
     try:
         steps.ingest(conn, paths)
-        out["dates"] = steps.pending_dates(conn)
+        out["dates"] = steps.changed_dates(conn)
     except duckdb.Error as exc:  # a full disk, say: one clear line
         out["error"] = BuildFailed(explain(exc, paths.data_dir) or f"ingest failed: {str(exc).strip().splitlines()[0]}")
     except BaseException as exc:  # noqa: BLE001 - raised by the build's thread
@@ -174,7 +182,7 @@ class _DagsterSession:
             instance = dg.DagsterInstance.get()
         self.paths, self.instance, self.verbose, self.report = paths, instance, verbose, report
         self.definitions = load_defs()
-        self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir))}
+        self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir), hand_over=True)}
         self.fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
 
     def execute(self, job_name: str, **kwargs) -> None:
@@ -190,7 +198,7 @@ class _DagsterSession:
             raise BuildFailed(f"{job_name} failed: {_failure_message(result)}")
 
     def run(self, dates: list[date]) -> None:
-        """``warehouse_job`` over the pending dates (``facts_job`` without any), then again for batches landed
+        """``warehouse_job`` over the changed event dates (``facts_job`` without any), then again for batches landed
         meanwhile, up to MAX_RUNS runs."""
         _run_dagster(self, self.paths, dates)
 
@@ -206,11 +214,11 @@ def _run_dagster(session: _DagsterSession, paths: Paths, dates: list[date]) -> N
             execute("warehouse_job", tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
         else:
             execute("facts_job")
-        with db.writer(paths) as conn:  # batches landed while the run ran
+        with db.writer(paths, hand_over=True) as conn:  # batches landed while the run ran
             if not plan(conn, paths.landing).anything:
                 return
             steps.ingest(conn, paths)
-            dates = steps.pending_dates(conn)
+            dates = steps.changed_dates(conn)
 
 
 def _failure_message(result) -> str:
@@ -228,15 +236,18 @@ SUMMARY_TABLES = ["raw_messages", "quarantine", *[t.name for t in steps.EVENT_TA
                   *[s.name for s in scenarios.SCENARIO_TABLES]]
 
 
-def _summarize(paths: Paths, report: BuildReport) -> None:
+def _summarize(paths: Paths, report: BuildReport, conn: duckdb.DuckDBPyConnection | None = None) -> None:
     """Row counts of the published build (not after a build with nothing new: the same as before), and its
-    reconciliation when no run counted it."""
+    reconciliation when no run counted it: on ``conn`` (the run's writer, at the build it just published) or on a
+    reader of the last published snapshot."""
     if report.nothing_new and report.reconciliation is not None:
         return
-    try:
-        conn = lake.reader(paths, internal=True)
-    except lake.NoWarehouseYet:
-        return
+    reader = None
+    if conn is None:
+        try:
+            conn = reader = lake.reader(paths, internal=True)
+        except lake.NoWarehouseYet:
+            return
     try:
         for name in [] if report.nothing_new else SUMMARY_TABLES:
             report.tables[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -247,4 +258,5 @@ def _summarize(paths: Paths, report: BuildReport) -> None:
             report.reconciliation = steps.reconcile(conn)
         report.unreadable = unreadable.unresolved(conn)
     finally:
-        conn.close()
+        if reader is not None:
+            reader.close()

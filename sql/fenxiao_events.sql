@@ -1,7 +1,7 @@
--- fenxiao_events: the content fields of the messages queued for it (pending_events, see sql/internal/macros.sql and
--- pending_events.sql), bound by name; its grain, key and topics are in sql/tables.yml.
+-- fenxiao_events: the content fields of the new canonical copies of its messages (new_events, see
+-- sql/internal/canonical_copies.sql), bound by name; its grain, key and topics are in sql/tables.yml.
 WITH events AS (
-    SELECT * FROM pending_events($domain)
+    SELECT * FROM new_events WHERE domain = $domain
 ),
 fields AS (
     -- each field as json_extract_string would give it: text as given, NULL when missing or null (macros.sql)

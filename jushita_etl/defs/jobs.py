@@ -19,8 +19,8 @@ ingest_job = dg.define_asset_job(
 
 events_job = dg.define_asset_job(
     "events_job", selection=dg.AssetSelection.assets(event_tables), partitions_def=DAILY,
-    description="Apply the queued events (backfills of any range run as a single run); the landing sensor then "
-    "folds and publishes them.",
+    description="Ingest and report the event tables' changed partitions (backfills of any range run as a single "
+    "run); the landing sensor then folds and publishes them.",
 )
 
 

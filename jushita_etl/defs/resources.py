@@ -28,6 +28,9 @@ class WarehouseResource(dg.ConfigurableResource):
     """
 
     data_dir: str
+    hand_over: bool = False
+    """At teardown, hand the writer over to the next writer block of this process instead of closing it: a CLI
+    build's own checks after its run (``db.writer``'s hand_over; the build closes it at its end)."""
     _session: ExitStack | None = PrivateAttr(default=None)
     _conn: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
 
@@ -39,7 +42,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self._conn is None:
             self._session = ExitStack()
-            self._conn = self._session.enter_context(db.writer(self.paths))
+            self._conn = self._session.enter_context(db.writer(self.paths, hand_over=self.hand_over))
         yield self._conn
 
     def plan(self) -> Plan:

@@ -110,6 +110,18 @@ def writer(paths: Paths, *, timeout: float = 600.0, hand_over: bool = False, pre
             _close(lock, conn)
 
 
+@contextmanager
+def handed_over(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The writer a block of this process handed over (``writer(..., hand_over=True)``), closed with its lock when
+    the block ends; None when there is none. Never waits for the lock."""
+    taken = _take_handed_over(paths.build_dir)
+    try:
+        yield taken[1] if taken is not None else None
+    finally:
+        if taken is not None:
+            _close(*taken)
+
+
 def release_handed_over(paths: Paths) -> None:
     """Close a writer handed over (``writer(..., hand_over=True)``) that no later block took, releasing its lock."""
     taken = _take_handed_over(paths.build_dir)

@@ -14,12 +14,11 @@ from jushita_etl.warehouse import db, lake, scenarios, steps
 
 
 def run_steps(conn: duckdb.DuckDBPyConnection, paths: Paths, *, full: bool = False) -> int:
-    """Ingest what is landed, apply the queued messages to every event table, refold the facts and refresh the
-    scenario tables (for the dirty keys, or entirely with ``full``), then publish what analysts read. Returns the
-    published snapshot."""
+    """Ingest what is landed (into the event tables too), report the event tables' changes, refold the facts and
+    refresh the scenario tables (for the dirty keys, or entirely with ``full``), then publish what analysts read.
+    Returns the published snapshot."""
     steps.ingest(conn, paths)
-    for table in steps.EVENT_TABLES:
-        steps.apply_events(conn, table)
+    steps.report_events(conn)
     for fact in steps.FACT_TABLES:  # fact_refunds first: fact_orders.refunded_amount reads it
         steps.refold_fact(conn, fact, full=full)
     for table in scenarios.SCENARIO_TABLES:  # after the facts and events they read

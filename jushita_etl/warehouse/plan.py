@@ -2,9 +2,9 @@
 landing sensor, so CLI builds and the Dagster daemon never redo each other's work.
 
 Work is: landed batches the catalog has not ingested (or this data directory's batches not shipped to it yet),
-platform messages queued for the event tables, fact or scenario keys to refold, or commits that no publish has made
-visible yet (a run that failed before its last step, or a backfill from the UI). The event dates of the plan (queued messages, and the manifest's hints of the new
-batches) are what the run's partition range reports.
+event table changes not reported yet, fact or scenario keys to refold, or commits that no publish has made visible
+yet (a run that failed before its last step, or a backfill from the UI). The event dates of the plan (changed
+dates, and the manifest's hints of the new batches) are what the run's partition range reports.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from jushita_etl.warehouse import lake, landed, sql, steps
 class Plan:
     new_batches: int
     dates: list[date]
-    refolds: bool  # queued events or dirty keys
+    refolds: bool  # event changes to report or dirty keys
     unpublished: bool
 
     @property
@@ -39,8 +39,9 @@ def plan(conn: duckdb.DuckDBPyConnection, landing: Path) -> Plan:
     new = steps.new_batches(conn)
     unshipped = landed.unshipped(conn, landing)
     hinted = _hinted_dates([*new.values(), *unshipped])
-    refolds = conn.execute("SELECT EXISTS (FROM etl.pending_events) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
-    return Plan(len(new) + len(unshipped), sorted(hinted | set(steps.pending_dates(conn))), refolds, lake.unpublished(conn))
+    refolds = conn.execute("SELECT EXISTS (FROM etl.event_changes) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
+    return Plan(len(new) + len(unshipped), sorted(hinted | set(steps.changed_dates(conn))), refolds,
+                lake.unpublished(conn))
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def settled(conn: duckdb.DuckDBPyConnection, landing: Path, memo: Path | None = 
         WITH published AS (SELECT max(snapshot_id) AS id FROM etl.published)
         SELECT (SELECT id FROM published) IS NOT NULL
            AND (SELECT id FROM current_snapshot()) <= (SELECT id FROM published) + 1
-           AND NOT EXISTS (FROM etl.pending_events) AND NOT EXISTS (FROM etl.dirty_keys)
+           AND NOT EXISTS (FROM etl.event_changes) AND NOT EXISTS (FROM etl.dirty_keys)
            AND NOT EXISTS (SELECT 1 FROM etl.landed_batches
                            WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches)
                              AND batch_id NOT IN (SELECT batch_id FROM etl.unreadable_batches))

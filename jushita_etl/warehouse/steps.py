@@ -1,11 +1,12 @@
-"""The three steps of a build, on the writer connection:
+"""The steps of a build, on the writer connection:
 
 1. ``ingest``: parse each new delivery of newly landed batches once, record it in ``etl.deliveries``, add the bad
-   ones to ``quarantine`` and queue the new canonical copies of platform messages in ``etl.pending_events`` (one
-   transaction; ``raw_messages`` is a view over the ingested batches);
-2. ``apply_events``: move one domain's queued messages into its event table (a transaction per table), noting the
-   keys whose facts change in ``etl.dirty_keys``;
-3. ``refold_fact``: refold the facts of those keys (or all of them).
+   ones to ``quarantine``, append the new canonical copies of platform messages to their event tables and note the
+   keys whose facts change in ``etl.dirty_keys`` (one transaction; ``raw_messages`` is a view over the ingested
+   batches);
+2. ``report_events``: the event dates each event table's rows changed in, with their row counts, for the event
+   step's materializations;
+3. ``refold_fact``: refold the facts of the dirty keys (or all of them).
 
 Every step costs what is new, not what is there: lookups of existing rows are by the new keys only. The SQL is in
 ``sql/``; this module only sequences it. Table and column names used here come from the registries below, built
@@ -77,7 +78,7 @@ EVENT_TABLES = [_event_table(t) for t in tables.of_kind("events")]
 @dataclass
 class IngestResult:
     """What was ingested since raw_messages last reported: batches, landed rows, new distinct deliveries, how many
-    of those were quarantined, and the event dates still to rebuild."""
+    of those were quarantined, and the event dates whose rows changed (not yet reported by the event step)."""
 
     batches: int
     rows: int
@@ -131,16 +132,28 @@ _DELIVERY_COLUMNS = "mq_msg_id, batch_id, row_in_file, received_at, born_timesta
 
 
 def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, validate_json: bool) -> None:
-    """One transaction: the parse (into the temporary new_deliveries), the new canonical copies queued, the
-    deliveries recorded, the quarantine rows and the batches marked ingested. Failing anywhere leaves the batches
-    new to the next ingest, which does all of it again."""
+    """The parse (into the temporary new_deliveries), the new canonical copies (new_canonical) and each event
+    table's new rows (new_<table>), then one transaction: the new rows appended to the event tables, the deliveries
+    recorded, the quarantine rows and the batches marked ingested. Failing anywhere leaves the batches new to the
+    next ingest, which does all of it again.
+
+    The temporary tables are built before the transaction, which only reads them: DuckDB scans a table created
+    inside an open transaction on one thread, and on two cores that made the ingest of 1M deliveries 2 s slower.
+    Nothing else writes the catalog meanwhile (one writer). The event tables are written here rather than through a
+    queue of their own: a queue in the lake cost a Parquet write of every new message's content and a delete per
+    table (1.7 s of a 1M-delivery build)."""
     files = [entry["file"] for entry in new.values()]
     try:
+        sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json,
+                                                    "key_paths": tables.key_paths()})
+        sql.run(conn, "internal/canonical_copies")  # before the new deliveries join the ones seen before
+        for table in EVENT_TABLES:
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE new_{table.name} AS {sql.load(table.name)}",
+                         {"domain": table.domain})
         with db.transaction(conn):
-            sql.run(conn, "internal/parse_deliveries", {"files": files, "validate_json": validate_json,
-                                                        "key_paths": tables.key_paths()})
-            sql.run(conn, "internal/pending_events")  # before the new deliveries join the ones seen before
             sql.run(conn, "internal/ingest_counts")
+            for table in EVENT_TABLES:
+                _append_events(conn, table)
             conn.execute(f"INSERT INTO etl.deliveries SELECT {_DELIVERY_COLUMNS} FROM new_deliveries")
             sql.run(conn, "internal/quarantine_deliveries")
             # The few bodies that are not valid UTF-8 are decoded here, each invalid sequence replaced by U+FFFD as
@@ -157,8 +170,26 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, va
                 {"batch_ids": list(new), "files": [entry["file"] for entry in new.values()],
                  "rows": [entry["rows"] for entry in new.values()]})
     finally:
-        conn.execute("DROP TABLE IF EXISTS new_deliveries")
-        conn.execute("DROP TABLE IF EXISTS new_canonical")
+        conn.execute("DROP VIEW IF EXISTS new_events")
+        for name in [f"new_{table.name}" for table in EVENT_TABLES] + ["new_canonical", "new_deliveries"]:
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _append_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> None:
+    """Append the new rows of ``table`` (new_<table>: its model, ``sql/<table>.sql``, over new_events): a copy that
+    replaces an older one deletes that one row (only those ids are looked up); the keys of both are marked dirty
+    and their event dates noted in ``etl.event_changes``. Part of the ingest's transaction."""
+    new_rows, domain = f"new_{table.name}", {"domain": table.domain}
+    replaced = "message_id IN (SELECT message_id FROM new_canonical WHERE domain = $domain AND replaces)"
+    if conn.execute("SELECT EXISTS (FROM new_canonical WHERE domain = $domain AND replaces)", domain).fetchone()[0]:
+        conn.execute(f"INSERT INTO etl.event_changes SELECT DISTINCT $name, event_date FROM {table.name} "
+                     f"WHERE {replaced}", {**domain, "name": table.name})
+        _mark_dirty(conn, table, f"(SELECT * FROM {table.name} WHERE {replaced})", domain)
+        conn.execute(f"DELETE FROM {table.name} WHERE {replaced}", domain)
+    conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM {new_rows}")
+    _mark_dirty(conn, table, new_rows, {})
+    conn.execute(f"INSERT INTO etl.event_changes SELECT DISTINCT $name, event_date FROM {new_rows}",
+                 {"name": table.name})
 
 
 def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
@@ -167,54 +198,44 @@ def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
     with db.transaction(conn):
         batches, rows, deliveries, quarantined = conn.execute(sql.load("internal/unreported_ingest")).fetchone()
         conn.execute("UPDATE etl.ingested_batches SET reported_at = now()::TIMESTAMP WHERE reported_at IS NULL")
-    return IngestResult(batches, rows, deliveries, quarantined, pending_dates(conn))
+    return IngestResult(batches, rows, deliveries, quarantined, changed_dates(conn))
 
 
-def pending_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
-    """The event dates of the messages queued for the event tables."""
+def changed_dates(conn: duckdb.DuckDBPyConnection) -> list[date]:
+    """The event dates whose rows the ingest changed, in any event table, not yet reported (``report_events``)."""
     return [row[0] for row in conn.execute(
-        "SELECT DISTINCT event_date FROM etl.pending_events ORDER BY 1").fetchall()]
+        "SELECT DISTINCT event_date FROM etl.event_changes ORDER BY 1").fetchall()]
 
 
 @dataclass
 class Applied:
-    """What ``apply_events`` changed: the table's row count for each event date whose rows changed, and how many
-    of the message ids it wrote have more than one row (the unique-key check, on the ids this build touched: an
-    id only ever gets rows here, so the rest of the table cannot have changed)."""
+    """What the ingest changed in one event table since the last report: the table's row count for each event date
+    whose rows changed, and how many message ids of those dates have more than one row in the table (the
+    unique-key check, on the ids of the changed dates: an id only ever gets rows by an ingest, so the rest of the
+    table cannot have changed)."""
 
     rows_by_date: dict[date, int]
     duplicated_ids: int
 
 
-def apply_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> Applied:
-    """Move the messages queued for ``table`` into it, in one transaction: a replaced message's row is deleted
-    (only those ids are looked up), the new rows are inserted, and the fact keys of both are marked dirty. Returns
-    what changed (``Applied``)."""
-    domain = {"domain": table.domain}
-    replaced = "message_id IN (SELECT message_id FROM etl.pending_events WHERE domain = $domain AND replaces)"
-    try:
-        with db.transaction(conn):
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE applied AS {sql.load(table.name)}", domain)
-            conn.execute("CREATE OR REPLACE TEMP TABLE changed_dates AS SELECT DISTINCT event_date FROM applied")
-            if conn.execute("SELECT count(*) FROM etl.pending_events WHERE domain = $domain AND replaces",
-                            domain).fetchone()[0]:
-                conn.execute(f"INSERT INTO changed_dates SELECT DISTINCT event_date FROM {table.name} WHERE {replaced}",
-                             domain)
-                _mark_dirty(conn, table, f"(SELECT * FROM {table.name} WHERE {replaced})", domain)
-                conn.execute(f"DELETE FROM {table.name} WHERE {replaced}", domain)
-            conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM applied")
-            _mark_dirty(conn, table, "applied", domain)
-            conn.execute("DELETE FROM etl.pending_events WHERE domain = $domain", domain)
+def report_events(conn: duckdb.DuckDBPyConnection) -> dict[str, Applied]:
+    """What the ingests changed in each event table since the last report (``Applied``; every event table, empty
+    when unchanged), now reported: ``etl.event_changes`` is emptied in the same transaction."""
+    report = {}
+    with db.transaction(conn):
+        for table in EVENT_TABLES:
+            name = {"name": table.name}
+            changed = f"SELECT DISTINCT event_date FROM etl.event_changes WHERE table_name = $name"
             rows_by_date = dict(conn.execute(
-                f"SELECT d.event_date, count(t.event_date) FROM (SELECT DISTINCT event_date FROM changed_dates) AS d "
-                f"LEFT JOIN {table.name} AS t ON t.event_date = d.event_date GROUP BY 1").fetchall())
+                f"SELECT d.event_date, count(t.event_date) FROM ({changed}) AS d "
+                f"LEFT JOIN {table.name} AS t ON t.event_date = d.event_date GROUP BY 1", name).fetchall())
             duplicated = conn.execute(
-                f"SELECT count(*) FROM (SELECT message_id FROM {table.name} "
-                "WHERE message_id IN (SELECT message_id FROM applied) GROUP BY 1 HAVING count(*) > 1)").fetchone()[0]
-            return Applied(rows_by_date, duplicated)
-    finally:
-        conn.execute("DROP TABLE IF EXISTS applied")
-        conn.execute("DROP TABLE IF EXISTS changed_dates")
+                f"SELECT count(*) FROM (SELECT message_id FROM {table.name} WHERE message_id IN "
+                f"(SELECT message_id FROM {table.name} WHERE event_date IN ({changed})) "
+                "GROUP BY 1 HAVING count(*) > 1)", name).fetchone()[0] if rows_by_date else 0
+            report[table.name] = Applied(rows_by_date, duplicated)
+        conn.execute("DELETE FROM etl.event_changes")
+    return report
 
 
 def _mark_dirty(conn: duckdb.DuckDBPyConnection, table: EventTable, rows: str, params: dict) -> None:
@@ -222,7 +243,7 @@ def _mark_dirty(conn: duckdb.DuckDBPyConnection, table: EventTable, rows: str, p
     once, as the consumers read and delete these rows."""
     for consumer, (key, key2) in table.dirty.items():
         statement = f"INSERT INTO etl.dirty_keys SELECT DISTINCT '{consumer}', {key}, {key2} FROM {rows}"
-        conn.execute(statement, params) if "$" in rows else conn.execute(statement)
+        conn.execute(statement, params) if params else conn.execute(statement)
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:
@@ -230,29 +251,33 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool 
 
     An empty table (a first build) is folded entirely: the same rows (a fold is a function of the events alone, and
     every key with events is dirty or already folded), without looking the dirty keys up."""
-    with db.transaction(conn):
-        full = full or not conn.execute(f"SELECT EXISTS (FROM {fact.name})").fetchone()[0]
-        params = {"full": full}
+    full = full or not conn.execute(f"SELECT EXISTS (FROM {fact.name})").fetchone()[0]
+    params = {"full": full}
+    try:
+        # folded before the transaction, which only reads it (see _ingest_batches: a table created inside one is
+        # scanned on one thread)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE folded AS {sql.load(fact.name)}", params)
-        if fact.name == "fact_refunds":
-            # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
-            orders = {"orders": tables.table("fact_orders").domain, "refunds": fact.domain}
-            conn.execute(
-                "INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
-                "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = $refunds))",
-                {**params, **orders})
-            conn.execute("INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM folded WHERE tid IS NOT NULL",
-                         {"orders": orders["orders"]})
-        if full:
-            conn.execute(f"DELETE FROM {fact.name}")
-        else:
-            conn.execute(
-                f"DELETE FROM {fact.name} WHERE EXISTS (SELECT 1 FROM etl.dirty_keys AS k "
-                f"WHERE k.domain = $domain AND {fact.key_match})", {"domain": fact.domain})
-        conn.execute(f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
-        written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
-        conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
-        conn.execute("DROP TABLE folded")
+        with db.transaction(conn):
+            if fact.name == "fact_refunds":
+                # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
+                orders = {"orders": tables.table("fact_orders").domain, "refunds": fact.domain}
+                conn.execute(
+                    "INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
+                    "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = $refunds))",
+                    {**params, **orders})
+                conn.execute("INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM folded WHERE tid IS NOT NULL",
+                             {"orders": orders["orders"]})
+            if full:
+                conn.execute(f"DELETE FROM {fact.name}")
+            else:
+                conn.execute(
+                    f"DELETE FROM {fact.name} WHERE EXISTS (SELECT 1 FROM etl.dirty_keys AS k "
+                    f"WHERE k.domain = $domain AND {fact.key_match})", {"domain": fact.domain})
+            conn.execute(f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
+            written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
+            conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
+    finally:
+        conn.execute("DROP TABLE IF EXISTS folded")
     return written
 
 

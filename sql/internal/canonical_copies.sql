@@ -1,12 +1,13 @@
--- The platform messages whose canonical copy is among the deliveries being ingested (new_deliveries), queued for
--- their event tables (etl.pending_events, applied by the event step).
+-- The platform messages whose canonical copy is among the deliveries being ingested (new_deliveries): the
+-- temporary new_canonical (one row per such copy; replaces: a copy of the message was seen before, so its event row,
+-- if any, is replaced) and the view new_events, from which each event model reads its domain's new rows in the
+-- same transaction.
 --
 -- Deduplication (contract §3): one row per (domain, envelope id). When the platform published a message more than
 -- once (same id, new msg_id), the copy born first wins (born_timestamp, then mq_msg_id), whatever the arrival order.
--- So a new copy is queued only when it beats every copy seen before: those are looked up in etl.deliveries for the
--- new messages' ids only, and a message queued earlier and not applied yet is replaced in the queue.
--- The choice is made on narrow columns (the content joins in at the end), and only ids with more than one new copy
--- are ranked: a hash aggregate finds them, as nearly every id has one copy.
+-- So a new copy is taken only when it beats every copy seen before: those are looked up in etl.deliveries for the
+-- new messages' ids only. The choice is made on narrow columns (the content joins in at the end), and only ids with
+-- more than one new copy are ranked: a hash aggregate finds them, as nearly every id has one copy.
 -- Runs before the new deliveries are added to etl.deliveries.
 CREATE OR REPLACE TEMP TABLE new_canonical AS
 WITH usable AS (
@@ -35,10 +36,8 @@ SELECT n.mq_msg_id, n.domain, n.message_id, o.best IS NOT NULL AS replaces
 FROM new_copies AS n LEFT JOIN older_copies AS o USING (domain, message_id)
 WHERE o.best IS NULL OR (n.born_timestamp, n.mq_msg_id) < o.best;
 
-DELETE FROM etl.pending_events
-WHERE (domain, message_id) IN (SELECT (domain, message_id) FROM new_canonical WHERE replaces);
-
-INSERT INTO etl.pending_events BY NAME
-SELECT d.domain, d.message_id, d.topic, d.event_type, d.user_id, d.user_nick, d.pub_time, d.event_date, d.content,
-       c.replaces
-FROM new_deliveries AS d JOIN new_canonical AS c USING (mq_msg_id);
+-- The envelope of each new canonical copy, with its content: what the event models (sql/<table>.sql) read, filtered
+-- to their $domain. A view: the content is not copied again.
+CREATE OR REPLACE TEMP VIEW new_events AS
+SELECT d.domain, d.message_id, d.topic, d.event_type, d.user_id, d.user_nick, d.pub_time, d.event_date, d.content
+FROM new_deliveries AS d JOIN new_canonical AS c USING (mq_msg_id, domain);

@@ -1,6 +1,6 @@
--- The reconciliation's counts of one ingest (new_deliveries and new_canonical, see pending_events.sql): distinct
+-- The reconciliation's counts of one ingest (new_deliveries and new_canonical, see canonical_copies.sql): distinct
 -- deliveries, unmodelled ones, usable copies of modelled messages, and messages seen for the first time (a
--- message's best new copy is queued without replacing anything exactly when no copy of it was seen before).
+-- message's best new copy replaces nothing exactly when no copy of it was seen before).
 INSERT INTO etl.ingest_counts
 SELECT now()::TIMESTAMP,
        (SELECT count(*) FROM new_deliveries),

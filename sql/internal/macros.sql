@@ -64,6 +64,11 @@ CREATE OR REPLACE TEMP MACRO s_time(t, doc, path) AS CASE
 CREATE OR REPLACE TEMP MACRO fold_order(t, lifecycle_rank, message_id) AS
     (epoch_ms(t)::HUGEINT * 128 + lifecycle_rank) * 18446744073709551616 + message_id;
 
+-- "taobao_trade_" from "taobao_trade_TradeCreate": the topic up to its second underscore (string positions: a
+-- regular expression took twice as long for 1M topics). Without a second underscore, up to the first (or '').
+CREATE OR REPLACE TEMP MACRO topic_head(topic) AS
+    left(topic, strpos(topic, '_') + strpos(substr(topic, strpos(topic, '_') + 1), '_'));
+
 -- "TradeCreate" from "taobao_trade_TradeCreate".
 CREATE OR REPLACE TEMP MACRO event_type_of(topic) AS regexp_extract(topic, '^[^_]*_[^_]*_(.*)$', 1);
 
@@ -83,10 +88,3 @@ CREATE OR REPLACE TEMP MACRO action_rank(a) AS CASE a
     WHEN 'CREATE' THEN 10 WHEN 'CONSIGN' THEN 20 WHEN 'GOT' THEN 30 WHEN 'DEPARTURE' THEN 40
     WHEN 'ARRIVAL' THEN 50 WHEN 'SENT_CITY' THEN 55 WHEN 'TO_EMS' THEN 55 WHEN 'SENT_SCAN' THEN 60
     WHEN 'FAILED' THEN 70 WHEN 'LOST' THEN 70 WHEN 'SIGNED' THEN 90 ELSE 45 END;
-
-
--- The messages of a domain queued for its event table (sql/internal/pending_events.sql): each event model reads its
--- domain's new canonical copies from here.
-CREATE OR REPLACE TEMP MACRO pending_events(event_domain) AS TABLE
-    SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content
-    FROM etl.pending_events WHERE domain = event_domain;

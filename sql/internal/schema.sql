@@ -100,17 +100,13 @@ CREATE TABLE IF NOT EXISTS etl.deliveries (
     reason VARCHAR, message_id BIGINT, domain VARCHAR, event_date DATE
 );
 
--- Platform messages whose canonical copy is new (first seen, or a copy born before the one in its event table),
--- waiting for their event table: written by the ingest, applied and removed by the event step (per table, in one
--- transaction), so a build that stops in between finishes the work next time. replaces: an older copy of the same
--- message was seen before (its event row, if any, is replaced).
-CREATE TABLE IF NOT EXISTS etl.pending_events (
-    domain VARCHAR, message_id BIGINT, topic VARCHAR, event_type VARCHAR, user_id BIGINT, user_nick VARCHAR,
-    pub_time TIMESTAMP, event_date DATE, content VARCHAR, replaces BOOLEAN
-);
+-- The event dates whose rows the ingest changed, per event table, not yet reported: the ingest writes the event
+-- tables in its own transaction, and the event step (steps.report_events) reports each changed partition's row
+-- count and empties this table; a build that stops in between reports them next time.
+CREATE TABLE IF NOT EXISTS etl.event_changes (table_name VARCHAR, event_date DATE);
 
--- Keys whose facts must be refolded: written by the event step (old and new keys of the rows it changed), consumed
--- by the fact step. key2 carries the second part of composite keys (out_sid for shipments).
+-- Keys whose facts must be refolded: written by the ingest (old and new keys of the event rows it changed),
+-- consumed by the fact and scenario steps. key2 carries the second part of composite keys (out_sid for shipments).
 CREATE TABLE IF NOT EXISTS etl.dirty_keys (domain VARCHAR, key BIGINT, key2 VARCHAR);
 
 -- The snapshots analysts read: the last one is the state of the last finished build (see jushita_etl/warehouse/lake.py).

@@ -317,7 +317,7 @@ def test_a_build_whose_publish_failed_is_published_by_the_next(tmp_path, simulat
     monkeypatch.undo()
     assert snapshot(p) == first_half  # the work committed but not published is invisible
     with db.writer(p) as conn:
-        assert not conn.execute("SELECT EXISTS (FROM etl.pending_events) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
+        assert not conn.execute("SELECT EXISTS (FROM etl.event_changes) OR EXISTS (FROM etl.dirty_keys)").fetchone()[0]
     report = run_build(p, instance=instance)
     assert not report.nothing_new and report.runs == ["facts_job"]
     assert snapshot(p) == expected
@@ -392,20 +392,18 @@ def test_an_open_reader_keeps_its_build_while_and_after_the_next_build_commits(t
 
 def test_events_committed_without_publishing_are_invisible_to_new_readers(tmp_path, small_simulated_feed,
                                                                          instance):
-    """A writer that commits new event rows (an ingest and one event table's step, on a writer connection) without
-    publishing them changes nothing for analysts; the next build publishes them with the rest, nothing lost or
-    doubled."""
+    """A writer that commits new event rows (an ingest, on a writer connection) without publishing them changes
+    nothing for analysts; the next build publishes them with the rest, nothing lost or doubled."""
     p = paths(tmp_path / "data")
     before = build_first_half_land_second(small_simulated_feed, tmp_path, p, instance)
     with db.writer(p) as conn:
         assert steps.ingest(conn, p) == 1
-        steps.apply_events(conn, TRADE)
         applied = conn.execute("SELECT count(*) FROM trade_events").fetchone()[0]
         assert applied > len(before["trade_events"])
         assert snapshot(p) == before  # while the writer is open...
     assert snapshot(p) == before  # ...and after it closed: committed, not published
     report = run_build(p, instance=instance)
-    assert report.runs == ["warehouse_job"]  # the other tables' queued messages
+    assert report.runs == ["warehouse_job"]  # the changed partitions to report, the facts to fold
     assert report.tables["trade_events"] == applied and report.reconciliation.holds
     assert snapshot(p) != before
 
@@ -446,8 +444,8 @@ def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(t
     """The copy born first is the event row whatever the arrival order (contract: duplicates). Envelope id X is
     delivered first in a copy born later (built), then in a copy born earlier with another status, payment and
     date (built): one event row for X, the earlier-born copy's, moved to its date (or the message would be in two
-    partitions), and the fact follows it. A third copy born after both changes nothing. The same when both copies
-    are queued before the event step runs."""
+    partitions), and the fact follows it. A third copy born after both changes nothing. The same when the later
+    copy's event row is committed but not yet folded or published when the earlier one arrives."""
     BORN = 1_794_000_000_000
 
     def create(id, status, payment, pub_time, born, msg_id, tid=42):
@@ -488,12 +486,13 @@ def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(t
     assert snapshot(p) == before and state(p) == (events, facts)
     assert report.reconciliation.holds and report.reconciliation.duplicates == 2
 
-    # Y: the later-born copy is ingested (queued) but not applied yet when the earlier-born one arrives
+    # Y: the later-born copy is ingested (its event row committed) but not folded or published yet when the
+    # earlier-born one arrives
     land(p, tmp_path, [create(5252, "WAIT_BUYER_PAY", "1.00", "2026-11-12 10:00:00", BORN + 5_000, "Y-LATER", 52)],
          "y-later")
     with db.writer(p) as conn:
         steps.ingest(conn, p)
-        assert conn.execute("SELECT count(*) FROM etl.pending_events WHERE message_id = 5252").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM trade_events WHERE message_id = 5252").fetchone()[0] == 1
     land(p, tmp_path, [create(5252, "TRADE_CLOSED", "2.00", "2026-11-10 09:00:00", BORN, "Y-EARLIER", 52)],
          "y-earlier")
     report = run_build(p, instance=instance)
@@ -502,8 +501,8 @@ def test_a_republished_id_keeps_the_copy_born_first_whatever_the_arrival_order(t
     assert report.reconciliation.holds and report.reconciliation.duplicates == 3
 
 
-def test_the_run_covers_the_queued_dates_not_the_manifest_hints(tmp_path, instance):
-    """The manifest's date hints are not trusted: the run's range is read from the messages the ingest queued, so a
+def test_the_run_covers_the_changed_dates_not_the_manifest_hints(tmp_path, instance):
+    """The manifest's date hints are not trusted: the run's range is read from the dates the ingest changed, so a
     date the hints did not name is built by the same run instead of being left behind."""
     records = [delivery(envelope("taobao_trade_TradeCreate", {"tid": 7001}, pub_time="2026-11-09 10:00:00")),
                delivery(envelope("taobao_trade_TradeCreate", {"tid": 7002}, pub_time="2026-11-12 10:00:00"))]

@@ -14,8 +14,9 @@ def _ingested(p) -> dict[str, list]:
     with db.writer(p) as conn:
         return {query: conn.execute(query).fetchall() for query in [
             "SELECT mq_msg_id, message_id, topic, reason, detail, body FROM quarantine ORDER BY mq_msg_id",
-            "SELECT domain, message_id, topic, event_type, user_id, user_nick, pub_time, event_date, content, replaces "
-            "FROM etl.pending_events ORDER BY domain, message_id",
+            *[f"SELECT * FROM {table.name} ORDER BY message_id" for table in steps.EVENT_TABLES],
+            "SELECT * FROM etl.dirty_keys ORDER BY ALL",
+            "SELECT * FROM etl.event_changes ORDER BY ALL",
             "SELECT rows FROM etl.ingested_batches ORDER BY 1",
             "SELECT mq_msg_id, row_in_file, born_timestamp, reason, message_id, domain, event_date FROM etl.deliveries "
             "ORDER BY mq_msg_id",
@@ -25,8 +26,8 @@ def _ingested(p) -> dict[str, list]:
 def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_completes_it(tmp_path, simulated_feed,
                                                                                         monkeypatch):
     """The ingest is one transaction (steps._ingest_batches): when it fails after the parse, the deliveries, the
-    queued events and the quarantine rows written so far are rolled back, and the next ingest must bring in exactly
-    what one ingest that did not fail does."""
+    event rows and the quarantine rows written so far are rolled back, and the next ingest must bring in exactly
+    what one ingest that did not fail does: the event rows, their dirty keys and changed dates included."""
     from jushita_etl.warehouse import sql
 
     clean, failed = paths(tmp_path / "clean"), paths(tmp_path / "failed")
@@ -39,7 +40,7 @@ def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_comp
 
     def disk_full_after_the_quarantine(conn, name, params=None):
         real_run(conn, name, params)
-        if name == "internal/quarantine_deliveries":  # after the parse, the queue, the deliveries and the quarantine
+        if name == "internal/quarantine_deliveries":  # after the parse, the events, the deliveries and the quarantine
             raise OSError("No space left on device")
 
     monkeypatch.setattr(sql, "run", disk_full_after_the_quarantine)
@@ -47,7 +48,8 @@ def test_an_ingest_that_fails_before_its_commit_leaves_nothing_and_the_next_comp
         steps.ingest(conn, failed)
     monkeypatch.undo()
     with db.writer(failed) as conn:
-        for table in ["etl.deliveries", "etl.pending_events", "etl.ingested_batches", "quarantine"]:
+        for table in ["etl.deliveries", "trade_events", "etl.dirty_keys", "etl.event_changes", "etl.ingested_batches",
+                      "quarantine"]:
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
         assert steps.ingest(conn, failed) > 0
     ingested = _ingested(failed)
@@ -71,7 +73,7 @@ def test_trusting_object_shaped_json_parses_like_validating_it(tmp_path, simulat
             steps._ingest_batches(conn, new, validate_json=validate)
             ingested[validate] = [conn.execute(query).fetchall() for query in [
                 "SELECT reason, * EXCLUDE (batch_id, reason) FROM etl.deliveries ORDER BY mq_msg_id",
-                "SELECT * FROM etl.pending_events ORDER BY domain, message_id",
+                *[f"SELECT * FROM {table.name} ORDER BY message_id" for table in steps.EVENT_TABLES],
                 "SELECT * EXCLUDE (received_at) FROM quarantine ORDER BY mq_msg_id"]]
         finally:
             conn.close()

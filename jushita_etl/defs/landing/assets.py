@@ -32,10 +32,10 @@ def _quarantine_spec() -> dg.AssetSpec:
 @dg.multi_asset(specs=[_raw_messages_spec(), _quarantine_spec()], check_specs=[quarantine_rate_spec, readable_spec],
                 pool=WAREHOUSE_POOL)
 def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Bring newly landed batches into the warehouse: parse every new delivery once, quarantine the bad ones,
-    and note the event dates whose partitions must be rebuilt. Records what was ingested since the previous
-    materialization, whoever ingested it (a build parses new batches before its run starts). Then the quarantine
-    rate check and the check that every landed batch could be read."""
+    """Bring newly landed batches into the warehouse: parse every new delivery once, quarantine the bad ones and
+    append the new platform messages to their event tables (the event step reports those). Records what was
+    ingested since the previous materialization, whoever ingested it (a build parses new batches before its run
+    starts). Then the quarantine rate check and the check that every landed batch could be read."""
     with warehouse.writer() as conn:
         steps.ingest(conn, warehouse.paths)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
@@ -45,7 +45,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     context.log.info(
         f"since the last report: ingested {result.batches} batch(es), {result.rows:,} rows, "
         f"{result.new_deliveries:,} new deliveries, {result.quarantined:,} quarantined; "
-        f"pending dates: {[d.isoformat() for d in result.affected_dates]}"
+        f"changed event dates: {[d.isoformat() for d in result.affected_dates]}"
     )
     yield dg.MaterializeResult(
         asset_key="raw_messages",
@@ -54,7 +54,7 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             "new_batches": result.batches,
             "new_rows": result.rows,
             "new_deliveries": result.new_deliveries,
-            "pending_dates": [d.isoformat() for d in result.affected_dates],
+            "changed_event_dates": [d.isoformat() for d in result.affected_dates],
         },
     )
     yield dg.MaterializeResult(

@@ -1,7 +1,7 @@
 """The landing sensor: turns newly landed data into one build run, planned from the warehouse's own state.
 
 Each tick asks the planner (warehouse/plan.py, the same one `jushita-etl build` uses) whether there is work: new
-landed batches, queued events, keys to refold, an unpublished commit. If there is, and no build is already waiting
+landed batches, event changes to report, keys to refold, an unpublished commit. If there is, and no build is already waiting
 to start, it requests one run of warehouse_job (ingest, events, facts, scenarios, checks, publish) over the event
 dates of the plan; while a run is waiting, ticks leave the work to it, so at most one run is queued however fast
 data lands. No cursor: a CLI build in between simply leaves nothing to plan.
