@@ -110,22 +110,43 @@ def ingest(conn: duckdb.DuckDBPyConnection, paths: Paths) -> int:
     # a batch file cut short, empty, not Parquet or with other columns is set aside (unreadable.py), the rest goes on
     for batch_id in unreadable.set_aside(conn, new):
         del new[batch_id]
-    if new:
+    taken = 0
+    for chunk in _chunks(new):
         try:
-            _ingest_batches(conn, new, validate_json=False)
+            _ingest_batches(conn, chunk, validate_json=False)
         except duckdb.Error:
             # The transaction is rolled back. Either a file is damaged inside (read through, it is set aside), or an
             # object-shaped body or content is malformed JSON after all: the parse runs again checking every object
             # before reading it, which quarantines such input instead of failing on it (see envelopes in
             # sql/internal/parse_deliveries.sql). Anything else fails again.
-            for batch_id in unreadable.set_aside(conn, new, read_through=True):
-                del new[batch_id]
-            if new:
-                _ingest_batches(conn, new, validate_json=True)
+            for batch_id in unreadable.set_aside(conn, chunk, read_through=True):
+                del chunk[batch_id]
+            if chunk:
+                _ingest_batches(conn, chunk, validate_json=True)
+        taken += len(chunk)
     unreadable.resolve_repaired(conn)
-    if new:
+    if taken:
         db.ensure_raw_view(conn, settings.batch_location(paths))
-    return len(new)
+    return taken
+
+
+INGEST_CHUNK_ROWS = 1_000_000
+"""Landed rows per ingest transaction, at most (a single batch may hold more): the parse holds every new delivery
+and its content in memory, so a rebuild of months of history is ingested in transactions of bounded size, each
+deduplicating against the ones before it as any later landing does."""
+
+
+def _chunks(new: dict[str, dict]) -> list[dict[str, dict]]:
+    """The new batches (in batch id order, which is landing order) in groups of at most INGEST_CHUNK_ROWS rows."""
+    chunks: list[dict[str, dict]] = [{}]
+    rows = 0
+    for batch_id, entry in new.items():
+        if chunks[-1] and rows + entry["rows"] > INGEST_CHUNK_ROWS:
+            chunks.append({})
+            rows = 0
+        chunks[-1][batch_id] = entry
+        rows += entry["rows"]
+    return [chunk for chunk in chunks if chunk]
 
 
 _DELIVERY_COLUMNS = "mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, event_date"
