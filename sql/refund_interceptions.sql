@@ -10,19 +10,25 @@
 with
 
 refunds as (
+    -- the refunds in a stoppable state only: the orders and parcels are then read for their tids alone, not for the
+    -- whole history
     select
         refund_id, tid, seller_nick, buyer_nick, refund_fee, status, refund_phase, created_at, last_event_at
     from fact_refunds
+    where status in ('WAIT_SELLER_AGREE', 'WAIT_BUYER_RETURN_GOODS', 'WAIT_SELLER_CONFIRM_GOODS', 'SUCCESS')
+        and tid is not null
 ),
 
 orders as (
     select tid, seller_nick, buyer_nick, shipped_at
     from fact_orders
+    where tid in (select tid from refunds)
 ),
 
 shipments as (
     select tid, out_sid, company_name, last_action, consigned_at, signed_at, last_trace_at
     from fact_shipments
+    where tid in (select tid from refunds)
 ),
 
 parcels as (
@@ -56,10 +62,6 @@ candidates as (
     left join orders on orders.tid = refunds.tid
     left join parcels on parcels.tid = refunds.tid
     where watermark.w is not null
-        and refunds.status in (
-            'WAIT_SELLER_AGREE', 'WAIT_BUYER_RETURN_GOODS', 'WAIT_SELLER_CONFIRM_GOODS', 'SUCCESS'
-        )
-        and refunds.tid is not null
         and (orders.shipped_at is not null or parcels.tid is not null)
         and coalesce(parcels.signed_count, 0) = 0
 ),

@@ -81,7 +81,9 @@ unshipped_orders as (
         and orders.shipped_at is null
         and orders.finished_at is null
         and orders.closed_at is null
-        and not exists (select 1 from shipments where shipments.tid = orders.tid)
+        -- fact_shipments itself, for its tids alone: read through the shipments CTE, that CTE (every shipment, with
+        -- its text columns) was materialized for its two readers
+        and not exists (select 1 from fact_shipments where fact_shipments.tid = orders.tid)
 ),
 
 order_alert_rows as (
@@ -127,7 +129,9 @@ final as (
         (timed_alerts.tenths_open::decimal(18, 0) * 0.1::decimal(2, 1))::decimal(10, 1) as hours_open,
         timed_alerts.w::timestamp as as_of
     from timed_alerts
-    left join orders on orders.tid = timed_alerts.tid
+    -- the orders of the alerts only, not every order of the history
+    left join (select tid, seller_nick, buyer_nick from fact_orders where tid in (select tid from timed_alerts)) as orders
+        on orders.tid = timed_alerts.tid
 )
 
 select * from final
