@@ -10,8 +10,8 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
   table changes (redeliveries only). Batches landed while it ran are built by another run, up to three in all.
 * **Report** the published tables and the reconciliation.
 
-Imported on use: Dagster and the definitions (a build with nothing to do never loads them) and the landing store
-(pyarrow, only when a crashed consumer left a log to recover).
+Imported on use: Dagster and the definitions (a build with nothing to do never loads them), the landing store
+(pyarrow, only when a crashed consumer left a log to recover), and pandas, on a thread of its own (``_import_pandas``).
 
 Long because: it is one command's whole flow, each part a few lines around the one writer connection that is
 handed from the ingest to the run and from the run to the summary; split, that hand-over would be read across
@@ -71,6 +71,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     """Build everything pending (see the module docstring) and return what was built. ``wait``: how long to wait
     for another writer (a build, a sensor's run) to finish before giving up (``db.WarehouseBusy``)."""
     started = time.perf_counter()
+    threading.Thread(target=_import_pandas, name="import-pandas", daemon=True).start()
     report = BuildReport()
     _recover_consumer_log(paths)
     try:
@@ -142,6 +143,13 @@ def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> tuple[steps
         return counted, found.unresolved
     except duckdb.CatalogException:
         return None
+
+
+def _import_pandas() -> None:
+    """DuckDB imports pandas (0.35 s of Python) the first time a process binds a parameter, which a build first does
+    in ``db.prepare``: imported here meanwhile, while the writer's connection opens (DuckDB's own code, which does
+    not hold the GIL). A daemon thread: a build with nothing to do exits without waiting for it."""
+    import pandas  # noqa: F401
 
 
 def _recover_consumer_log(paths: Paths) -> None:
@@ -249,9 +257,9 @@ def _summarize(paths: Paths, report: BuildReport, conn: duckdb.DuckDBPyConnectio
         except lake.NoWarehouseYet:
             return
     try:
-        for name in [] if report.nothing_new else SUMMARY_TABLES:
-            report.tables[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        if not report.nothing_new:
+        if not report.nothing_new:  # one statement: each on the lake costs catalog work of its own
+            counts = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {name})" for name in SUMMARY_TABLES))
+            report.tables = dict(zip(SUMMARY_TABLES, counts.fetchone()))
             report.quarantined = dict(conn.execute(
                 "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
         if report.reconciliation is None:

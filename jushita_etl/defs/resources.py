@@ -10,7 +10,7 @@ import duckdb
 from pydantic import PrivateAttr
 
 from jushita_etl import settings
-from jushita_etl.warehouse import db, lake
+from jushita_etl.warehouse import db, lake, steps
 from jushita_etl.warehouse.plan import Plan, plan, plan_from_manifest
 from jushita_etl.mq import DEFAULT_THREADS
 from jushita_etl.mq.settings import MQSettings
@@ -33,6 +33,7 @@ class WarehouseResource(dg.ConfigurableResource):
     build's own checks after its run (``db.writer``'s hand_over; the build closes it at its end)."""
     _session: ExitStack | None = PrivateAttr(default=None)
     _conn: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    _ingested: bool = PrivateAttr(default=False)
 
     @property
     def paths(self) -> settings.Paths:
@@ -44,6 +45,14 @@ class WarehouseResource(dg.ConfigurableResource):
             self._session = ExitStack()
             self._conn = self._session.enter_context(db.writer(self.paths, hand_over=self.hand_over))
         yield self._conn
+
+    def ingest(self) -> None:
+        """``steps.ingest`` on the run's writer, once per run: the run's later steps find nothing its first step
+        left (batches landed meanwhile are the next run's, as the landing sensor plans)."""
+        if not self._ingested:
+            with self.writer() as conn:
+                steps.ingest(conn, self.paths)
+            self._ingested = True
 
     def plan(self) -> Plan:
         """What a build has to do (warehouse/plan.py), read without taking the writer's lock."""
@@ -61,7 +70,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._session is not None:
             self._session.close()
-            self._session, self._conn = None, None
+            self._session, self._conn, self._ingested = None, None, False
 
 
 class TopResource(dg.ConfigurableResource):

@@ -241,20 +241,28 @@ class Applied:
 
 def report_events(conn: duckdb.DuckDBPyConnection) -> dict[str, Applied]:
     """What the ingests changed in each event table since the last report (``Applied``; every event table, empty
-    when unchanged), now reported: ``etl.event_changes`` is emptied in the same transaction."""
-    report = {}
+    when unchanged), now reported: ``etl.event_changes`` is emptied in the same transaction. Two statements over
+    all the tables (each statement on the lake costs catalog work of its own)."""
     with db.transaction(conn):
-        for table in EVENT_TABLES:
-            name = {"name": table.name}
-            changed = f"SELECT DISTINCT event_date FROM etl.event_changes WHERE table_name = $name"
-            rows_by_date = dict(conn.execute(
-                f"SELECT d.event_date, count(t.event_date) FROM ({changed}) AS d "
-                f"LEFT JOIN {table.name} AS t ON t.event_date = d.event_date GROUP BY 1", name).fetchall())
-            duplicated = conn.execute(
-                f"SELECT count(*) FROM (SELECT message_id FROM {table.name} WHERE message_id IN "
-                f"(SELECT message_id FROM {table.name} WHERE event_date IN ({changed})) "
-                "GROUP BY 1 HAVING count(*) > 1)", name).fetchone()[0] if rows_by_date else 0
-            report[table.name] = Applied(rows_by_date, duplicated)
+        changed = conn.execute("SELECT DISTINCT table_name, event_date FROM etl.event_changes").fetchall()
+        report = {table.name: Applied({day: 0 for name, day in changed if name == table.name}, 0)
+                  for table in EVENT_TABLES}
+        touched = {f"t{i}": table.name for i, table in enumerate(EVENT_TABLES) if report[table.name].rows_by_date}
+        if touched:
+            def dates(slot: str) -> str:  # the table's changed dates; its name bound as $<slot>
+                return f"(SELECT event_date FROM etl.event_changes WHERE table_name = ${slot})"
+
+            counts = " UNION ALL ".join(
+                f"SELECT ${slot}, event_date, count(*) FROM {name} WHERE event_date IN {dates(slot)} GROUP BY ALL"
+                for slot, name in touched.items())
+            for name, day, rows in conn.execute(counts, touched).fetchall():
+                report[name].rows_by_date[day] = rows
+            duplicates = " UNION ALL ".join(
+                f"SELECT ${slot}, count(*) FROM (SELECT message_id FROM {name} WHERE message_id IN "
+                f"(SELECT message_id FROM {name} WHERE event_date IN {dates(slot)}) GROUP BY 1 HAVING count(*) > 1)"
+                for slot, name in touched.items())
+            for name, duplicated in conn.execute(duplicates, touched).fetchall():
+                report[name].duplicated_ids = duplicated
         conn.execute("DELETE FROM etl.event_changes")
     return report
 

@@ -35,8 +35,8 @@ def event_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     runs as one run) only says which partitions it reports.
     """
     keys = sorted(context.partition_keys)
+    warehouse.ingest()
     with warehouse.writer() as conn:
-        steps.ingest(conn, warehouse.paths)
         changes = steps.report_events(conn)
     for table in steps.EVENT_TABLES:
         by_date = changes[table.name].rows_by_date

@@ -36,8 +36,8 @@ def ingest_landing(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     append the new platform messages to their event tables (the event step reports those). Records what was
     ingested since the previous materialization, whoever ingested it (a build parses new batches before its run
     starts). Then the quarantine rate check and the check that every landed batch could be read."""
+    warehouse.ingest()  # often nothing is left: `jushita-etl build` ingests first
     with warehouse.writer() as conn:
-        steps.ingest(conn, warehouse.paths)  # often nothing is left: `jushita-etl build` ingests first
         result = steps.report_ingested(conn)
         raw_rows = conn.execute("SELECT count(*) FROM etl.deliveries").fetchone()[0]
         quarantined = dict(conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
