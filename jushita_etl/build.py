@@ -71,7 +71,6 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
     """Build everything pending (see the module docstring) and return what was built. ``wait``: how long to wait
     for another writer (a build, a sensor's run) to finish before giving up (``db.WarehouseBusy``)."""
     started = time.perf_counter()
-    threading.Thread(target=_import_pandas, name="import-pandas", daemon=True).start()
     report = BuildReport()
     _recover_consumer_log(paths)
     try:
@@ -85,6 +84,7 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
                 if waiting:  # unreadable batches: still said on every build until repaired
                     report.unreadable = unreadable.unresolved(conn)
             if not report.nothing_new:
+                threading.Thread(target=_import_pandas, name="import-pandas", daemon=True).start()
                 db.prepare(conn)
                 # The ingest (DuckDB, which releases the GIL) runs on a thread while this one imports Dagster, loads
                 # the definitions and opens the instance: 2-3 s of Python that otherwise waited for the parse.
@@ -146,9 +146,9 @@ def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> tuple[steps
 
 
 def _import_pandas() -> None:
-    """DuckDB imports pandas (0.35 s of Python) the first time a process binds a parameter, which a build first does
-    in ``db.prepare``: imported here meanwhile, while the writer's connection opens (DuckDB's own code, which does
-    not hold the GIL). A daemon thread: a build with nothing to do exits without waiting for it."""
+    """DuckDB imports pandas (0.35 s of Python) the first time a process binds a parameter, which a build with work
+    first does in ``db.prepare``'s last statement: imported here meanwhile, while its DDL runs (DuckDB's own code,
+    which does not hold the GIL)."""
     import pandas  # noqa: F401
 
 
