@@ -5,9 +5,11 @@ handing an old reader wrong rows. Micro-batches here go through every build step
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -15,7 +17,7 @@ from support import delivery, envelope, write_replay
 
 import jushita_etl
 from jushita_etl.landing.replay import land_files
-from jushita_etl.settings import paths
+from jushita_etl.settings import lake as lake_settings, paths
 from jushita_etl.warehouse import db, lake, maintenance, pipeline, steps
 
 CLI = [sys.executable, "-m", "jushita_etl.cli"]
@@ -61,6 +63,18 @@ def test_unreachable_catalog_is_one_clear_line(tmp_path):
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
         assert "JUSHITA_CATALOG" in lines[0] and "cannot open the lakehouse" in lines[0]
         assert "hunter2" not in out.stderr  # the catalog string's password is never printed
+
+
+def test_a_reader_during_the_first_build_hears_there_is_no_warehouse_yet(tmp_path):
+    """The first build creates the SQLite catalog's file before DuckLake's tables are in it: an analyst who connects
+    in between is told there is no warehouse yet, as before the file existed, not that the lakehouse cannot be
+    opened (the intraday benchmark's analyst hit this once)."""
+    catalog = Path(lake_settings(paths(tmp_path)).catalog.split(":", 1)[1])
+    catalog.parent.mkdir(parents=True)
+    with sqlite3.connect(catalog) as created_by_the_first_build:
+        created_by_the_first_build.execute("PRAGMA journal_mode=WAL")
+    with pytest.raises(lake.NoWarehouseYet, match="no warehouse yet"):
+        jushita_etl.connect(tmp_path)
 
 
 def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):

@@ -133,6 +133,9 @@ def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only
         conn.execute(f"ATTACH {sql.literal('ducklake:' + settings.catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
         first = redact(str(exc).strip().splitlines()[0])
+        if read_only and "does not exist - and creating a new DuckLake" in first:
+            # a catalog the first build is creating right now (the SQLite file exists, DuckLake's tables not yet)
+            raise NoWarehouseYet("no warehouse yet; run `jushita-etl build` first") from None
         raise LakeUnavailable(f"cannot open the lakehouse ({settings.describe()}; JUSHITA_CATALOG / "
                               f"JUSHITA_LAKE_PATH): {first}") from None
 
