@@ -1016,7 +1016,11 @@ def main() -> int:
         bench_gaps(run_seconds=float(os.environ.get("BENCH_GAPS_RUN_SECONDS", "40")),
                    replacements=2 if args.quick else 4)
     out = ROOT / "results.json"
-    out.write_text(json.dumps(RESULTS, indent=2, ensure_ascii=False) + "\n")
+    try:  # the sections not run this time keep their last results (the live section is not in make bench)
+        kept = {k: v for k, v in json.loads(out.read_text()).items() if k not in RESULTS}
+    except (OSError, ValueError):
+        kept = {}
+    out.write_text(json.dumps({**kept, **RESULTS}, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {out}")
     return 0
 
