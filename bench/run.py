@@ -293,8 +293,10 @@ print(json.dumps({{"latencies": latencies, "errors": errors}}))
     analyst.stdin.flush()
     result = json.loads(analyst.communicate(timeout=120)[0].strip().splitlines()[-1])
     latencies = sorted(result["latencies"])
+    cpu = BUILD_CPU[-chunks:]  # steadier than wall time while the analyst's loop shares the two cores
     report("intraday", chunks=chunks, deliveries=len(lines), builds_seconds=[round(t, 2) for t in times],
-           last_to_first=round(times[-1] / times[0], 2), analyst_queries=len(latencies),
+           last_to_first=round(times[-1] / times[0], 2), builds_cpu_seconds=[round(c, 2) for c in cpu],
+           last3_to_first3_cpu=round(sum(cpu[-3:]) / sum(cpu[:3]), 2), analyst_queries=len(latencies),
            analyst_errors=result["errors"],
            analyst_query_p50_ms=round(1000 * statistics.median(latencies), 1) if latencies else None,
            analyst_query_p99_ms=round(1000 * latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
