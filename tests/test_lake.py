@@ -77,6 +77,29 @@ def test_a_reader_during_the_first_build_hears_there_is_no_warehouse_yet(tmp_pat
         jushita_etl.connect(tmp_path)
 
 
+def test_an_older_versions_event_queue_is_dropped_when_empty_and_refused_when_not(tmp_path):
+    """Catalogs written before the ingest wrote the event tables kept new messages in etl.pending_events until the
+    event step: an empty queue is dropped, and one still holding messages stops the build with the repair (they
+    would never reach their tables), one line at the command line."""
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 5), "a")
+    queue = "CREATE TABLE etl.pending_events (domain VARCHAR, message_id BIGINT, content VARCHAR, replaces BOOLEAN)"
+    with db.writer(p) as conn:
+        conn.execute(queue)
+    with db.writer(p) as conn:  # prepared again: the empty queue is gone
+        assert not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'pending_events'").fetchone()[0]
+        conn.execute(queue)
+        conn.execute("INSERT INTO etl.pending_events VALUES ('trade', 7, '{}', false)")
+    with pytest.raises(db.QueuedByAnOlderVersion, match="jushita-etl rebuild"), db.writer(p):
+        pass
+    out = subprocess.run([*CLI, "build", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")})
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "jushita-etl: this catalog holds messages queued by an older jushita-etl (etl.pending_events); run "
+        "`jushita-etl rebuild` to build it anew from the landing zone"]
+
+
 def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
     p = paths(tmp_path)
     micro_batch(p, trades(1, 5), "a")

@@ -35,11 +35,11 @@ def cmd_build(args) -> int:
 
     if not paths.landing.exists() and not lake(paths).shared:
         raise UserError(f"nothing landed yet in {paths.landing}; run `jushita-etl land FILE` first")
-    from jushita_etl.warehouse.db import WarehouseBusy
+    from jushita_etl.warehouse.db import QueuedByAnOlderVersion, WarehouseBusy
 
     try:
         report = run_build(paths, full=args.full, verbose=args.verbose, wait=args.wait)
-    except (BuildFailed, WarehouseBusy) as exc:
+    except (BuildFailed, WarehouseBusy, QueuedByAnOlderVersion) as exc:
         raise UserError(str(exc)) from None
     print_build_report(report)
     if report.reconciliation and not report.reconciliation.holds:

@@ -40,9 +40,29 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     with transaction(conn):
         sql.run(conn, "internal/schema")
         sql.run(conn, "internal/landed_batches")
+        _retire_event_queue(conn)
     sql.run(conn, "internal/macros")
     tables.create_topic_routes(conn)
     _unprepared.discard(id(conn))
+
+
+class QueuedByAnOlderVersion(RuntimeError):
+    pass
+
+
+def _retire_event_queue(conn: duckdb.DuckDBPyConnection) -> None:
+    """A catalog an older version wrote may hold ``etl.pending_events``, the queue between its ingest and its event
+    step (the ingest now writes the event tables itself). Empty, it is dropped; messages still queued there (a
+    build that stopped between those two steps) would never reach their tables, so the build refuses and says how
+    to repair: the landing zone is the source of truth."""
+    found = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                         "AND schema_name = 'etl' AND table_name = 'pending_events'").fetchone()[0]
+    if not found:
+        return
+    if conn.execute("SELECT EXISTS (FROM etl.pending_events)").fetchone()[0]:
+        raise QueuedByAnOlderVersion("this catalog holds messages queued by an older jushita-etl (etl.pending_events)"
+                                     "; run `jushita-etl rebuild` to build it anew from the landing zone")
+    conn.execute("DROP TABLE etl.pending_events")
 
 
 # Writer connections opened without ``prepare`` (``writer(prepared=False)``), by id: never handed over as they are.
