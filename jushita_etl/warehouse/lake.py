@@ -13,9 +13,12 @@ waits for a reader (SQLite's WAL journal, or PostgreSQL's MVCC, keeps the catalo
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import sqlite3
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -111,6 +114,29 @@ def _prepare_sqlite_catalog(settings: LakeSettings) -> None:
         catalog.execute("PRAGMA journal_mode=WAL")
 
 
+def _readable_catalog(settings: LakeSettings) -> str:
+    """The catalog a read-only attach opens. SQLite opens a WAL-mode file only where it can create the ``-shm``
+    file beside it, or finds it there: in a directory this process cannot write (a read-only mount for analysts)
+    with no ``-shm`` and no ``-wal`` (the last writer to close checkpointed the log into the file and removed
+    them), a reader attaches a private copy of the catalog file instead; the data files are read where they are."""
+    if settings.catalog_kind != "sqlite":
+        return settings.catalog
+    path = Path(settings.catalog.split(":", 1)[1])
+    if os.access(path.parent, os.W_OK) or any(Path(f"{path}{end}").exists() for end in ("-shm", "-wal")):
+        return settings.catalog
+    stat = path.stat()
+    return f"sqlite:{_private_copy(path, stat.st_mtime_ns, stat.st_size)}"
+
+
+@cache
+def _private_copy(path: Path, mtime_ns: int, size: int) -> Path:
+    """A copy of the catalog file at ``path`` as it is at (mtime, size), one per version, removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="jushita-catalog-"))
+    atexit.register(shutil.rmtree, folder, True)
+    shutil.copyfile(path, folder / path.name)
+    return folder / path.name
+
+
 def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only: bool = False,
            snapshot: int | None = None, alias: str = ALIAS) -> None:
     """Attach the catalog as ``alias`` (at a snapshot, read-only, when given). One clear line when it fails."""
@@ -129,8 +155,9 @@ def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only
         options.append("READ_ONLY")
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    catalog = _readable_catalog(settings) if read_only else settings.catalog
     try:  # ATTACH takes no bound parameters: the strings are escaped literals
-        conn.execute(f"ATTACH {sql.literal('ducklake:' + settings.catalog)} AS {alias} ({', '.join(options)})")
+        conn.execute(f"ATTACH {sql.literal('ducklake:' + catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
         first = redact(str(exc).strip().splitlines()[0])
         if read_only and "does not exist - and creating a new DuckLake" in first:
