@@ -67,6 +67,11 @@ class LakeSettings:
         return self.catalog.split(":", 1)[0]
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The catalog's file when it is a SQLite catalog (the embedded default), else None."""
+        return Path(self.catalog.split(":", 1)[1]) if self.catalog_kind == "sqlite" else None
+
+    @property
     def on_s3(self) -> bool:
         return self.data_path.startswith("s3://")
 

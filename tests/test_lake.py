@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -69,7 +68,7 @@ def test_a_reader_during_the_first_build_hears_there_is_no_warehouse_yet(tmp_pat
     """The first build creates the SQLite catalog's file before DuckLake's tables are in it: an analyst who connects
     in between is told there is no warehouse yet, as before the file existed, not that the lakehouse cannot be
     opened (the intraday benchmark's analyst hit this once)."""
-    catalog = Path(lake_settings(paths(tmp_path)).catalog.split(":", 1)[1])
+    catalog = lake_settings(paths(tmp_path)).sqlite_file
     catalog.parent.mkdir(parents=True)
     with sqlite3.connect(catalog) as created_by_the_first_build:
         created_by_the_first_build.execute("PRAGMA journal_mode=WAL")

@@ -104,10 +104,8 @@ def _s3_secret(conn: duckdb.DuckDBPyConnection, settings: LakeSettings) -> None:
 
 def _prepare_sqlite_catalog(settings: LakeSettings) -> None:
     """A new SQLite catalog starts in WAL journal mode (kept by the file), so a reader never blocks the writer."""
-    if settings.catalog_kind != "sqlite":
-        return
-    path = Path(settings.catalog.split(":", 1)[1])
-    if path.exists():
+    path = settings.sqlite_file
+    if path is None or path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as catalog:
@@ -119,10 +117,8 @@ def _readable_catalog(settings: LakeSettings) -> str:
     file beside it, or finds it there: in a directory this process cannot write (a read-only mount for analysts)
     with no ``-shm`` and no ``-wal`` (the last writer to close checkpointed the log into the file and removed
     them), a reader attaches a private copy of the catalog file instead; the data files are read where they are."""
-    if settings.catalog_kind != "sqlite":
-        return settings.catalog
-    path = Path(settings.catalog.split(":", 1)[1])
-    if os.access(path.parent, os.W_OK) or any(Path(f"{path}{end}").exists() for end in ("-shm", "-wal")):
+    path = settings.sqlite_file
+    if path is None or os.access(path.parent, os.W_OK) or any(Path(f"{path}{end}").exists() for end in ("-shm", "-wal")):
         return settings.catalog
     stat = path.stat()
     return f"sqlite:{_private_copy(path, stat.st_mtime_ns, stat.st_size)}"
@@ -144,7 +140,7 @@ def attach(conn: duckdb.DuckDBPyConnection, settings: LakeSettings, *, read_only
         Path(settings.data_path).mkdir(parents=True, exist_ok=True)
     if not read_only:
         _prepare_sqlite_catalog(settings)
-    elif settings.catalog_kind == "sqlite" and not Path(settings.catalog.split(":", 1)[1]).exists():
+    elif settings.sqlite_file is not None and not settings.sqlite_file.exists():
         raise NoWarehouseYet("no warehouse yet; run `jushita-etl build` first")
     options = [f"DATA_PATH {sql.literal(settings.data_path)}"]
     if settings.catalog_kind == "sqlite":
