@@ -61,21 +61,45 @@ def _params(table: ScenarioTable) -> dict:
     return thresholds() if table.name == "shipment_alerts" else {}
 
 
-def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool = False) -> int:
-    """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). Returns the rows
-    written."""
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: the table's rows before, the rows it wrote, the rows after, and for the alert tables
+    (ALERT_TABLES) the rows after by type or status."""
+
+    before: int
+    rows: int
+    total: int
+    by: dict[str, int] | None = None
+
+
+def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool = False) -> Refreshed:
+    """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). Each statement on
+    the lake costs catalog work of its own, so the counts a materialization reports are taken in the same few
+    statements: the count before also says whether the table is empty, and a whole table's count after is what was
+    written (for an alert table, the sum of its counts by type)."""
     model = sql.load(table.name)
+    by = ALERT_TABLES.get(table.name)
+    counts = None
     with db.transaction(conn):
+        before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
         # an empty table (a first build) is computed whole: the same rows, without looking the groups up
-        if table.source is None or full or not conn.execute(f"SELECT EXISTS (FROM {table.name})").fetchone()[0]:
-            conn.execute(f"DELETE FROM {table.name}")
+        if table.source is None or full or not before:
+            if before:
+                conn.execute(f"DELETE FROM {table.name}")
             conn.execute(f"INSERT INTO {table.name} BY NAME {model}", _params(table))
-            written = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            if by:
+                counts = counts_by(conn, table.name, by)
+                written = sum(counts.values())
+            else:
+                written = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            total = written
         else:
             written = _refresh_groups(conn, table, model)
+            total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            counts = counts_by(conn, table.name, by) if by else None
         if table.source is not None:
             conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": table.name})
-    return written
+    return Refreshed(before, written, total, counts)
 
 
 def _refresh_groups(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, model: str) -> int:

@@ -275,12 +275,24 @@ def _mark_dirty(conn: duckdb.DuckDBPyConnection, table: EventTable, rows: str, p
         conn.execute(statement, params) if params else conn.execute(statement)
 
 
-def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> int:
-    """Refold one fact table for its dirty keys (or entirely), in one transaction. Returns rows written.
+@dataclass(frozen=True)
+class Refolded:
+    """What a refold wrote: the rows folded for the dirty keys (all of them when folded entirely), and the fact
+    table's rows after it."""
+
+    rows: int
+    total: int
+
+
+def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> Refolded:
+    """Refold one fact table for its dirty keys (or entirely), in one transaction.
 
     An empty table (a first build) is folded entirely: the same rows (a fold is a function of the events alone, and
-    every key with events is dirty or already folded), without looking the dirty keys up."""
-    full = full or not conn.execute(f"SELECT EXISTS (FROM {fact.name})").fetchone()[0]
+    every key with events is dirty or already folded), without looking the dirty keys up, and with nothing to
+    delete. Each statement on the lake costs catalog work of its own, so none is run that an empty table or a
+    whole refold makes pointless."""
+    empty = not conn.execute(f"SELECT EXISTS (FROM {fact.name})").fetchone()[0]
+    full = full or empty
     params = {"full": full}
     try:
         # folded before the transaction, which only reads it (see _ingest_batches: a table created inside one is
@@ -290,24 +302,26 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool 
             if fact.name == "fact_refunds":
                 # A refund's state feeds fact_orders.refunded_amount: refold the orders it pointed at before and after.
                 orders = {"orders": tables.table("fact_orders").domain, "refunds": fact.domain}
-                conn.execute(
-                    "INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
-                    "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = $refunds))",
-                    {**params, **orders})
+                if not empty:
+                    conn.execute(
+                        "INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM fact_refunds WHERE tid IS NOT NULL "
+                        "AND ($full OR refund_id IN (SELECT key FROM etl.dirty_keys WHERE domain = $refunds))",
+                        {**params, **orders})
                 conn.execute("INSERT INTO etl.dirty_keys SELECT $orders, tid, NULL FROM folded WHERE tid IS NOT NULL",
                              {"orders": orders["orders"]})
-            if full:
+            if full and not empty:
                 conn.execute(f"DELETE FROM {fact.name}")
-            else:
+            elif not full:
                 conn.execute(
                     f"DELETE FROM {fact.name} WHERE EXISTS (SELECT 1 FROM etl.dirty_keys AS k "
                     f"WHERE k.domain = $domain AND {fact.key_match})", {"domain": fact.domain})
             conn.execute(f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
             written = conn.execute("SELECT count(*) FROM folded").fetchone()[0]
             conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
+            total = written if full else conn.execute(f"SELECT count(*) FROM {fact.name}").fetchone()[0]
     finally:
         conn.execute("DROP TABLE IF EXISTS folded")
-    return written
+    return Refolded(written, total)
 
 
 @dataclass

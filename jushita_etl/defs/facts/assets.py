@@ -49,9 +49,8 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
             if fact.name not in selected:
                 continue
             refolded = steps.refold_fact(conn, fact, full=config.full)
-            total = conn.execute(f"SELECT count(*) FROM {fact.name}").fetchone()[0]
             yield dg.MaterializeResult(asset_key=fact.name, metadata={
-                "dagster/row_count": total, "refolded_rows": refolded, "full": config.full})
+                "dagster/row_count": refolded.total, "refolded_rows": refolded.rows, "full": config.full})
         yield from unique_key_results(context, conn, FACT_KEYS, FACT_CHECK)
 
 

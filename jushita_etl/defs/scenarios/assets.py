@@ -38,15 +38,12 @@ def scenario_tables(context: dg.AssetExecutionContext, config: FoldConfig, wareh
         for table in scenarios.SCENARIO_TABLES:
             if table.name not in selected:
                 continue
-            count = f"SELECT count(*) FROM {table.name}"
-            before = conn.execute(count).fetchone()[0]
-            written = scenarios.refresh(conn, table, full=config.full)
-            total = conn.execute(count).fetchone()[0]
-            metadata = {"dagster/row_count": total, "refreshed_rows": written}
+            refreshed = scenarios.refresh(conn, table, full=config.full)
+            metadata = {"dagster/row_count": refreshed.total, "refreshed_rows": refreshed.rows}
             by = scenarios.ALERT_TABLES.get(table.name)
             if by:
-                metadata[f"rows_by_{by}"] = scenarios.counts_by(conn, table.name, by)
+                metadata[f"rows_by_{by}"] = refreshed.by
             yield dg.MaterializeResult(asset_key=table.name, metadata=metadata)
             if by and is_selected(context, table.name, ALERT_VOLUME_CHECK):
-                yield alert_volume(table.name, before, total)
+                yield alert_volume(table.name, refreshed.before, refreshed.total)
         yield from unique_key_results(context, conn, SCENARIO_KEYS, SCENARIO_CHECK)
