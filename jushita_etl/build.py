@@ -190,7 +190,8 @@ class _DagsterSession:
             instance = dg.DagsterInstance.get()
         self.paths, self.instance, self.verbose, self.report = paths, instance, verbose, report
         self.definitions = load_defs()
-        self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir), hand_over=True)}
+        self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir), hand_over=True,
+                                                        ingested_before=True)}
         self.fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
 
     def execute(self, job_name: str, **kwargs) -> None:

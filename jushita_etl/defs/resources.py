@@ -31,6 +31,10 @@ class WarehouseResource(dg.ConfigurableResource):
     hand_over: bool = False
     """At teardown, hand the writer over to the next writer block of this process instead of closing it: a CLI
     build's own checks after its run (``db.writer``'s hand_over; the build closes it at its end)."""
+    ingested_before: bool = False
+    """The caller ingested what was landed just before starting the run (``jushita-etl build``): the run's steps
+    report that ingest without asking the catalog again, and the caller ingests what landed meanwhile for its next
+    run."""
     _session: ExitStack | None = PrivateAttr(default=None)
     _conn: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
     _ingested: bool = PrivateAttr(default=False)
@@ -49,7 +53,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def ingest(self) -> None:
         """``steps.ingest`` on the run's writer, once per run: the run's later steps find nothing its first step
         left (batches landed meanwhile are the next run's, as the landing sensor plans)."""
-        if not self._ingested:
+        if not self._ingested and not self.ingested_before:
             with self.writer() as conn:
                 steps.ingest(conn, self.paths)
             self._ingested = True
