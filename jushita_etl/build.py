@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -85,14 +86,15 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
                     report.unreadable = unreadable.unresolved(conn)
             if not report.nothing_new:
                 threading.Thread(target=_import_pandas, name="import-pandas", daemon=True).start()
-                db.prepare(conn)
-                # The ingest (DuckDB, which releases the GIL) runs on a thread while this one imports Dagster, loads
-                # the definitions and opens the instance: 2-3 s of Python that otherwise waited for the parse.
-                ingested: dict = {}
+                # The writer's preparation and the ingest (DuckDB, which releases the GIL) run on a thread while this
+                # one imports Dagster, loads the definitions and opens the instance: 2-3 s of Python that otherwise
+                # waited for the parse.
+                ingested: dict = {"prepared": threading.Event()}
                 thread = threading.Thread(target=_ingest, args=(conn, paths, ingested), name="ingest")
                 thread.start()
                 try:
-                    session = _DagsterSession(paths, full=full, instance=instance, verbose=verbose, report=report)
+                    session = _DagsterSession(paths, full=full, instance=instance, verbose=verbose, report=report,
+                                              prepared=lambda: _prepared(ingested))
                 finally:
                     thread.join()
                 if "error" in ingested:
@@ -152,6 +154,14 @@ def _import_pandas() -> None:
     import pandas  # noqa: F401
 
 
+def _prepared(ingested: dict) -> None:
+    """Wait until the ingest's thread has prepared the writer; raise what stopped it (a catalog an older version
+    left with queued messages, say) before Dagster opens its instance for a build that will not run."""
+    ingested["prepared"].wait()
+    if "error" in ingested:
+        raise ingested["error"]
+
+
 def _recover_consumer_log(paths: Paths) -> None:
     """What a crashed consumer acknowledged is landed before anything is built."""
     wal = paths.landing / "wal"
@@ -163,20 +173,27 @@ def _recover_consumer_log(paths: Paths) -> None:
 
 
 def _ingest(conn: duckdb.DuckDBPyConnection, paths: Paths, out: dict) -> None:
-    """The build's ingest (on its own thread): ``out`` gets the changed event dates, or the error to raise."""
+    """The build's ingest (on its own thread), after preparing the writer (``out["prepared"]`` is set once that is
+    done or has failed): ``out`` gets the changed event dates, or the error to raise."""
     try:
+        db.prepare(conn)
+        out["prepared"].set()
         steps.ingest(conn, paths)
         out["dates"] = steps.changed_dates(conn)
     except duckdb.Error as exc:  # a full disk, say: one clear line
         out["error"] = BuildFailed(explain(exc, paths.data_dir) or f"ingest failed: {str(exc).strip().splitlines()[0]}")
     except BaseException as exc:  # noqa: BLE001 - raised by the build's thread
         out["error"] = exc
+    finally:
+        out["prepared"].set()  # after the error is in ``out``: a failed preparation is seen as one
 
 
 class _DagsterSession:
     """Dagster imported, the definitions loaded and the instance open, ready to run (``run``)."""
 
-    def __init__(self, paths: Paths, *, full: bool, instance, verbose: bool, report: BuildReport):
+    def __init__(self, paths: Paths, *, full: bool, instance, verbose: bool, report: BuildReport,
+                 prepared: Callable[[], None] = lambda: None):
+        """``prepared``: returns once the writer is prepared (raising what failed), before the instance is opened."""
         import dagster as dg
 
         from jushita_etl.defs.resources import WarehouseResource
@@ -185,11 +202,12 @@ class _DagsterSession:
         # One planned-materialization event per asset and run instead of one per (asset, partition): a run can
         # span many daily partitions, and each event is a SQLite commit in the instance.
         os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+        self.definitions = load_defs()
+        prepared()
         if instance is None:
             ensure_dagster_home()
             instance = dg.DagsterInstance.get()
         self.paths, self.instance, self.verbose, self.report = paths, instance, verbose, report
-        self.definitions = load_defs()
         self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir), hand_over=True,
                                                         ingested_before=True)}
         self.fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
