@@ -277,8 +277,7 @@ def _summarize(paths: Paths, report: BuildReport, conn: duckdb.DuckDBPyConnectio
             return
     try:
         if not report.nothing_new:  # one statement: each on the lake costs catalog work of its own
-            counts = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {name})" for name in SUMMARY_TABLES))
-            report.tables = dict(zip(SUMMARY_TABLES, counts.fetchone()))
+            report.tables = steps.row_counts(conn, SUMMARY_TABLES)
             report.quarantined = dict(conn.execute(
                 "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
         if report.reconciliation is None:

@@ -19,10 +19,12 @@ def run_steps(conn: duckdb.DuckDBPyConnection, paths: Paths, *, full: bool = Fal
     Returns the published snapshot."""
     steps.ingest(conn, paths)
     steps.report_events(conn)
+    before = steps.row_counts(conn, [fact.name for fact in steps.FACT_TABLES])
     for fact in steps.FACT_TABLES:  # fact_refunds first: fact_orders.refunded_amount reads it
-        steps.refold_fact(conn, fact, full=full)
+        steps.refold_fact(conn, fact, full=full, before=before[fact.name])
+    before = steps.row_counts(conn, [table.name for table in scenarios.SCENARIO_TABLES])
     for table in scenarios.SCENARIO_TABLES:  # after the facts and events they read
-        scenarios.refresh(conn, table, full=full)
+        scenarios.refresh(conn, table, full=full, before=before[table.name])
     return lake.publish(conn)
 
 

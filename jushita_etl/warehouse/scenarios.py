@@ -72,16 +72,20 @@ class Refreshed:
     by: dict[str, int] | None = None
 
 
-def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool = False) -> Refreshed:
-    """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). Each statement on
-    the lake costs catalog work of its own, so the counts a materialization reports are taken in the same few
-    statements: the count before also says whether the table is empty, and a whole table's count after is what was
-    written (for an alert table, the sum of its counts by type)."""
+def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool = False,
+            before: int | None = None) -> Refreshed:
+    """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). ``before``: the
+    table's row count, when the caller counted it (``steps.row_counts``, one statement for all the tables).
+
+    Each statement on the lake costs catalog work of its own, so the counts a materialization reports are taken in
+    the same few statements: the count before also says whether the table is empty, and a whole table's count after
+    is what was written (for an alert table, the sum of its counts by type)."""
     model = sql.load(table.name)
     by = ALERT_TABLES.get(table.name)
     counts = None
     with db.transaction(conn):
-        before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+        if before is None:
+            before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
         # an empty table (a first build) is computed whole: the same rows, without looking the groups up
         if table.source is None or full or not before:
             if before:

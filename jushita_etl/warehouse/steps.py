@@ -173,8 +173,10 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, va
                          {"domain": table.domain})
         with db.transaction(conn):
             sql.run(conn, "internal/ingest_counts")
+            replacing = {domain for domain, in conn.execute(
+                "SELECT DISTINCT domain FROM new_canonical WHERE replaces").fetchall()}
             for table in EVENT_TABLES:
-                _append_events(conn, table)
+                _append_events(conn, table, replaces=table.domain in replacing)
             conn.execute(f"INSERT INTO etl.deliveries SELECT {_DELIVERY_COLUMNS} FROM new_deliveries")
             sql.run(conn, "internal/quarantine_deliveries")
             # The few bodies that are not valid UTF-8 are decoded here, each invalid sequence replaced by U+FFFD as
@@ -196,13 +198,13 @@ def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, va
             conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _append_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> None:
+def _append_events(conn: duckdb.DuckDBPyConnection, table: EventTable, *, replaces: bool) -> None:
     """Append the new rows of ``table`` (new_<table>: its model, ``sql/<table>.sql``, over new_events): a copy that
-    replaces an older one deletes that one row (only those ids are looked up); the keys of both are marked dirty
-    and their event dates noted in ``etl.event_changes``. Part of the ingest's transaction."""
+    replaces an older one (``replaces``: some do) deletes that one row (only those ids are looked up); the keys of
+    both are marked dirty and their event dates noted in ``etl.event_changes``. Part of the ingest's transaction."""
     new_rows, domain = f"new_{table.name}", {"domain": table.domain}
     replaced = "message_id IN (SELECT message_id FROM new_canonical WHERE domain = $domain AND replaces)"
-    if conn.execute("SELECT EXISTS (FROM new_canonical WHERE domain = $domain AND replaces)", domain).fetchone()[0]:
+    if replaces:
         conn.execute(f"INSERT INTO etl.event_changes SELECT DISTINCT $name, event_date FROM {table.name} "
                      f"WHERE {replaced}", {**domain, "name": table.name})
         _mark_dirty(conn, table, f"(SELECT * FROM {table.name} WHERE {replaced})", domain)
@@ -211,6 +213,15 @@ def _append_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> None:
     _mark_dirty(conn, table, new_rows, {})
     conn.execute(f"INSERT INTO etl.event_changes SELECT DISTINCT $name, event_date FROM {new_rows}",
                  {"name": table.name})
+
+
+def row_counts(conn: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
+    """The row count of each table or view of ``names`` (names from the registries, never input), in one statement:
+    each statement on the lake costs catalog work of its own, a count of a lake table only catalog work."""
+    if not names:
+        return {}
+    counts = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {name})" for name in names)).fetchone()
+    return dict(zip(names, counts))
 
 
 def report_ingested(conn: duckdb.DuckDBPyConnection) -> IngestResult:
@@ -284,14 +295,18 @@ class Refolded:
     total: int
 
 
-def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False) -> Refolded:
-    """Refold one fact table for its dirty keys (or entirely), in one transaction.
+def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False,
+                before: int | None = None) -> Refolded:
+    """Refold one fact table for its dirty keys (or entirely), in one transaction. ``before``: the table's row count,
+    when the caller counted it (``row_counts``, one statement for all the facts).
 
     An empty table (a first build) is folded entirely: the same rows (a fold is a function of the events alone, and
     every key with events is dirty or already folded), without looking the dirty keys up, and with nothing to
     delete. Each statement on the lake costs catalog work of its own, so none is run that an empty table or a
     whole refold makes pointless."""
-    empty = not conn.execute(f"SELECT EXISTS (FROM {fact.name})").fetchone()[0]
+    if before is None:
+        before = row_counts(conn, [fact.name])[fact.name]
+    empty = before == 0
     full = full or empty
     params = {"full": full}
     try:

@@ -45,10 +45,11 @@ def fact_tables(context: dg.AssetExecutionContext, config: FoldConfig, warehouse
     fact_orders.refunded_amount reads it."""
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.writer() as conn:
+        before = steps.row_counts(conn, [fact.name for fact in steps.FACT_TABLES if fact.name in selected])
         for fact in steps.FACT_TABLES:
             if fact.name not in selected:
                 continue
-            refolded = steps.refold_fact(conn, fact, full=config.full)
+            refolded = steps.refold_fact(conn, fact, full=config.full, before=before[fact.name])
             yield dg.MaterializeResult(asset_key=fact.name, metadata={
                 "dagster/row_count": refolded.total, "refolded_rows": refolded.rows, "full": config.full})
         yield from unique_key_results(context, conn, FACT_KEYS, FACT_CHECK)

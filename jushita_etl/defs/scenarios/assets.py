@@ -9,7 +9,7 @@ from jushita_etl.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from jushita_etl.defs.scenarios.checks import (ALERT_VOLUME_CHECK, SCENARIO_CHECK, SCENARIO_KEYS, alert_volume,
                                                scenario_check_specs)
 from jushita_etl.defs.tables import table_spec
-from jushita_etl.warehouse import scenarios
+from jushita_etl.warehouse import scenarios, steps
 
 DEPS = {
     "shipment_alerts": ["fact_shipments", "fact_orders"],
@@ -35,10 +35,11 @@ def scenario_tables(context: dg.AssetExecutionContext, config: FoldConfig, wareh
     five (each refresh takes tenths of a second, each step costs a dozen events in the instance's SQLite)."""
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.writer() as conn:
+        before = steps.row_counts(conn, [table.name for table in scenarios.SCENARIO_TABLES if table.name in selected])
         for table in scenarios.SCENARIO_TABLES:
             if table.name not in selected:
                 continue
-            refreshed = scenarios.refresh(conn, table, full=config.full)
+            refreshed = scenarios.refresh(conn, table, full=config.full, before=before[table.name])
             metadata = {"dagster/row_count": refreshed.total, "refreshed_rows": refreshed.rows}
             by = scenarios.ALERT_TABLES.get(table.name)
             if by:
