@@ -11,7 +11,7 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
 * **Report** the published tables and the reconciliation.
 
 Imported on use: Dagster and the definitions (a build with nothing to do never loads them), the landing store
-(pyarrow, only when a crashed consumer left a log to recover), and pandas, on a thread of its own (``_import_pandas``).
+(pyarrow, only when a crashed consumer left a log to recover), and pandas, while the writer is prepared (``_import_pandas``).
 
 Long because: it is one command's whole flow, each part a few lines around the one writer connection that is
 handed from the ingest to the run and from the run to the summary; split, that hand-over would be read across
@@ -85,14 +85,14 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
                 if waiting:  # unreadable batches: still said on every build until repaired
                     report.unreadable = unreadable.unresolved(conn)
             if not report.nothing_new:
-                threading.Thread(target=_import_pandas, name="import-pandas", daemon=True).start()
                 # The writer's preparation and the ingest (DuckDB, which releases the GIL) run on a thread while this
-                # one imports Dagster, loads the definitions and opens the instance: 2-3 s of Python that otherwise
-                # waited for the parse.
+                # one imports pandas, then Dagster, loads the definitions and opens the instance: 2-3 s of Python that
+                # otherwise waited for the parse.
                 ingested: dict = {"prepared": threading.Event()}
                 thread = threading.Thread(target=_ingest, args=(conn, paths, ingested), name="ingest")
                 thread.start()
                 try:
+                    _import_pandas()
                     session = _DagsterSession(paths, full=full, instance=instance, verbose=verbose, report=report,
                                               prepared=lambda: _prepared(ingested))
                 finally:
@@ -150,7 +150,8 @@ def _nothing_to_do(conn: duckdb.DuckDBPyConnection, paths: Paths) -> tuple[steps
 def _import_pandas() -> None:
     """DuckDB imports pandas (0.35 s of Python) the first time a process binds a parameter, which a build with work
     first does in ``db.prepare``'s last statement: imported here meanwhile, while its DDL runs (DuckDB's own code,
-    which does not hold the GIL)."""
+    which does not hold the GIL), and before Dagster's import, which would share the GIL with it and hold the
+    ingest's thread back for twice as long."""
     import pandas  # noqa: F401
 
 
