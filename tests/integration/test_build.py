@@ -170,6 +170,28 @@ def test_each_event_partition_reports_its_own_row_count(one_build):
     assert len(expected) > 3 and reported == expected  # the run covered every date: one materialization each
 
 
+def test_each_fact_and_scenario_reports_the_rows_it_holds(tmp_path, small_simulated_feed, instance):
+    """The row counts a fold or refresh reports are taken from what it wrote (a first build) or counted (a later,
+    incremental one): either way they are the published tables' counts."""
+    import dagster as dg
+
+    names = [*[f.name for f in steps.FACT_TABLES], *[t.name for t in scenarios.SCENARIO_TABLES]]
+    lines = small_simulated_feed.read_bytes().splitlines(keepends=True)
+    p = paths(tmp_path / "data")
+    for i, chunk in enumerate([lines[: len(lines) // 2], lines[len(lines) // 2:]]):
+        (tmp_path / f"chunk{i}.jsonl").write_bytes(b"".join(chunk))
+        land_files([str(tmp_path / f"chunk{i}.jsonl")], p.landing, quiet=True)
+        run_build(p, instance=instance)
+        reported = {name: instance.get_latest_materialization_event(dg.AssetKey(name)).asset_materialization
+                    .metadata["dagster/row_count"].value for name in names}
+        conn = jushita_etl.connect(p.data_dir)
+        try:
+            assert reported == {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in names}
+        finally:
+            conn.close()
+    assert reported["fact_orders"] > 0 and reported["shipment_alerts"] > 0  # the feed's orders and its late parcels
+
+
 def test_second_build_is_a_fast_no_op(one_build):
     p, before, instance = one_build
     runs_before = len(instance.get_runs())
