@@ -25,11 +25,17 @@ later_copies AS (
 new_copies AS (
     SELECT * FROM usable WHERE mq_msg_id NOT IN (SELECT mq_msg_id FROM later_copies)
 ),
+seen_ids AS (
+    -- the new ids seen before, found on the narrow id column alone: nearly always none or a few, so the scan below
+    -- reads the other columns of their rows only (their min/max and a short IN list prune the rest)
+    SELECT DISTINCT d.message_id FROM etl.deliveries AS d
+    WHERE d.message_id IN (SELECT message_id FROM new_copies)
+),
 older_copies AS (
     SELECT d.domain, d.message_id, min((d.born_timestamp, d.mq_msg_id)) AS best
     FROM etl.deliveries AS d
     WHERE d.reason IS NULL AND d.domain IS NOT NULL
-      AND d.message_id IN (SELECT message_id FROM new_copies)
+      AND d.message_id IN (SELECT message_id FROM seen_ids)
     GROUP BY ALL
 )
 SELECT n.mq_msg_id, n.domain, n.message_id, o.best IS NOT NULL AS replaces
