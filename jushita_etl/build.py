@@ -4,10 +4,12 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
 * **Plan** without starting Dagster (``warehouse/plan.py``, shared with the landing sensor). Nothing to do: no
   Dagster import at all.
 * **Ingest** the new batches on the writer connection (``steps.ingest``), which is handed over to the run's first
-  step instead of being closed and reopened. It runs on a thread while Dagster is imported and loaded.
+  step instead of being closed and reopened. The writer's preparation and the ingest run on a thread while
+  pandas and Dagster are imported and the definitions loaded.
 * **One run**: ``warehouse_job`` over the partitions from the first to the last event date the ingest changed
-  (it reports the ingest and the event tables, refolds the facts and publishes), or ``facts_job`` when no event
-  table changes (redeliveries only). Batches landed while it ran are built by another run, up to three in all.
+  (it reports the ingest, without asking for new batches again, and the event tables, refolds the facts and
+  publishes), or ``facts_job`` when no event table changes (redeliveries only). Batches landed while it ran are
+  built by another run, up to three in all.
 * **Report** the published tables and the reconciliation.
 
 Imported on use: Dagster and the definitions (a build with nothing to do never loads them), the landing store
