@@ -195,7 +195,7 @@ class _DagsterSession:
     """Dagster imported, the definitions loaded and the instance open, ready to run (``run``)."""
 
     def __init__(self, paths: Paths, *, full: bool, instance, verbose: bool, report: BuildReport,
-                 prepared: Callable[[], None] = lambda: None):
+                 prepared: Callable[[], None]):
         """``prepared``: returns once the writer is prepared (raising what failed), before the instance is opened."""
         import dagster as dg
 

@@ -72,20 +72,18 @@ class Refreshed:
     by: dict[str, int] | None = None
 
 
-def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool = False,
-            before: int | None = None) -> Refreshed:
+def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, before: int, full: bool = False) -> Refreshed:
     """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). ``before``: the
-    table's row count, when the caller counted it (``steps.row_counts``, one statement for all the tables).
+    table's row count (``steps.row_counts``, one statement for all the tables a step refreshes).
 
     Each statement on the lake costs catalog work of its own, so the counts a materialization reports are taken in
     the same few statements: the count before also says whether the table is empty, and a whole table's count after
-    is what was written (for an alert table, the sum of its counts by type)."""
+    is what was written (for an alert table, the sum of its counts by type; the alert tables are always recomputed
+    whole)."""
     model = sql.load(table.name)
     by = ALERT_TABLES.get(table.name)
     counts = None
     with db.transaction(conn):
-        if before is None:
-            before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
         # an empty table (a first build) is computed whole: the same rows, without looking the groups up
         if table.source is None or full or not before:
             if before:
@@ -100,7 +98,6 @@ def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, full: bool
         else:
             written = _refresh_groups(conn, table, model)
             total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-            counts = counts_by(conn, table.name, by) if by else None
         if table.source is not None:
             conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": table.name})
     return Refreshed(before, written, total, counts)

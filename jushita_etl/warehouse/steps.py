@@ -295,17 +295,14 @@ class Refolded:
     total: int
 
 
-def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, full: bool = False,
-                before: int | None = None) -> Refolded:
-    """Refold one fact table for its dirty keys (or entirely), in one transaction. ``before``: the table's row count,
-    when the caller counted it (``row_counts``, one statement for all the facts).
+def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, before: int, full: bool = False) -> Refolded:
+    """Refold one fact table for its dirty keys (or entirely), in one transaction. ``before``: the table's row count
+    (``row_counts``, one statement for all the facts a step refolds).
 
     An empty table (a first build) is folded entirely: the same rows (a fold is a function of the events alone, and
     every key with events is dirty or already folded), without looking the dirty keys up, and with nothing to
     delete. Each statement on the lake costs catalog work of its own, so none is run that an empty table or a
     whole refold makes pointless."""
-    if before is None:
-        before = row_counts(conn, [fact.name])[fact.name]
     empty = before == 0
     full = full or empty
     params = {"full": full}
