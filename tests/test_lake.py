@@ -99,6 +99,23 @@ def test_an_older_versions_event_queue_is_dropped_when_empty_and_refused_when_no
         "`jushita-etl rebuild` to build it anew from the landing zone"]
 
 
+def test_an_older_catalogs_deliveries_get_their_id_hashes_once_and_redeliveries_stay_out(tmp_path):
+    """Catalogs written before etl.deliveries had msg_hash (the ingest's lookup of ids seen before) get the column
+    filled in by the next preparation; the same deliveries landed again are then recognized as seen."""
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 5), "a")
+    with db.writer(p) as conn:
+        conn.execute("ALTER TABLE etl.deliveries DROP COLUMN msg_hash")
+    with db.writer(p) as conn:
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE msg_hash = hash(mq_msg_id)) "
+                            "FROM etl.deliveries").fetchone() == (5, 5)
+    land_files([str(p.data_dir / "a.jsonl")], p.landing, quiet=True)
+    pipeline.build_without_dagster(p)
+    conn = jushita_etl.connect(tmp_path)
+    assert conn.execute("SELECT (SELECT count(*) FROM raw_messages), (SELECT count(*) FROM trade_events), "
+                        "(SELECT count(*) FROM etl.deliveries)").fetchone() == (10, 5, 5)
+
+
 def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
     p = paths(tmp_path)
     micro_batch(p, trades(1, 5), "a")

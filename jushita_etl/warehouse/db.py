@@ -41,6 +41,7 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
         sql.run(conn, "internal/schema")
         sql.run(conn, "internal/landed_batches")
         _retire_event_queue(conn)
+        _hash_delivery_ids(conn)
     sql.run(conn, "internal/macros")
     tables.create_topic_routes(conn)
     _unprepared.discard(id(conn))
@@ -63,6 +64,17 @@ def _retire_event_queue(conn: duckdb.DuckDBPyConnection) -> None:
         raise QueuedByAnOlderVersion("this catalog holds messages queued by an older jushita-etl (etl.pending_events)"
                                      "; run `jushita-etl rebuild` to build it anew from the landing zone")
     conn.execute("DROP TABLE etl.pending_events")
+
+
+def _hash_delivery_ids(conn: duckdb.DuckDBPyConnection) -> None:
+    """A catalog an older version wrote has ``etl.deliveries`` without ``msg_hash``, on which the ingest looks its
+    ids up (a NULL there would let a redelivery in twice): added and filled in once, in the preparation's
+    transaction, so no build ever sees the column half filled."""
+    try:  # bound, not run: the columns are known from the catalog
+        conn.execute("SELECT msg_hash FROM etl.deliveries LIMIT 0")
+    except duckdb.BinderException:
+        conn.execute("ALTER TABLE etl.deliveries ADD COLUMN msg_hash UBIGINT")
+        conn.execute("UPDATE etl.deliveries SET msg_hash = hash(mq_msg_id)")
 
 
 # Writer connections opened without ``prepare`` (``writer(prepared=False)``), by id: never handed over as they are.

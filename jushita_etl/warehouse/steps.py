@@ -149,7 +149,8 @@ def _chunks(new: dict[str, dict]) -> list[dict[str, dict]]:
     return [chunk for chunk in chunks if chunk]
 
 
-_DELIVERY_COLUMNS = "mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, event_date"
+_DELIVERY_COLUMNS = ("mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, event_date, "
+                     "hash(mq_msg_id)")
 
 
 def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, validate_json: bool) -> None:
