@@ -54,8 +54,8 @@ class Settled:
 
 
 def settled(conn: duckdb.DuckDBPyConnection, landing: Path, memo: Path | None = None) -> Settled | None:
-    """When ``plan`` would find nothing to do, what ``Settled`` says; else None. The same tests as ``plan`` in one
-    statement: on the lake every statement costs catalog work, and a build with nothing to do should cost next to
+    """When ``plan`` would find nothing to do, what ``Settled`` says; else None. The same tests as ``plan`` in two
+    statements: on the lake every statement costs catalog work, and a build with nothing to do should cost next to
     nothing. ``memo`` (a file of the writer's): where the answer is remembered with the catalog's snapshot id and
     this data directory's landed batch ids; while none changed, it is the answer, from one short query instead
     of the first reads of seven tables (0.2 s on a 5M warehouse)."""
@@ -70,17 +70,22 @@ def settled(conn: duckdb.DuckDBPyConnection, landing: Path, memo: Path | None = 
         remembered = _remembered(memo)
         if remembered and remembered.get("state") == state:
             return Settled(tuple(remembered["reconciliation"]), remembered["unresolved"])
-    # the ids as a literal: DuckDB 1.5 imports pandas (0.35-0.8 s) the first time a process binds a parameter
-    row = conn.execute(f"""
+    # Batches to ship or ingest first, alone: the usual reason a build has work, answered by four of the eleven
+    # table reads below (each read is catalog work: 0.05 s instead of 0.18 s on a 5M warehouse). The ids as a
+    # literal: DuckDB 1.5 imports pandas (0.35-0.8 s) the first time a process binds a parameter.
+    if conn.execute(f"""
+        SELECT EXISTS (SELECT 1 FROM etl.landed_batches
+                       WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches)
+                         AND batch_id NOT IN (SELECT batch_id FROM etl.unreadable_batches))
+            OR (SELECT count(DISTINCT batch_id) FROM etl.landed_batches
+                WHERE batch_id IN (SELECT unnest(string_split({sql.literal(' '.join(sorted(ids)))}, ' ')))) <> {len(ids)}
+    """).fetchone()[0]:
+        return None
+    row = conn.execute("""
         WITH published AS (SELECT max(snapshot_id) AS id FROM etl.published)
         SELECT (SELECT id FROM published) IS NOT NULL
            AND (SELECT id FROM current_snapshot()) <= (SELECT id FROM published) + 1
-           AND NOT EXISTS (FROM etl.event_changes) AND NOT EXISTS (FROM etl.dirty_keys)
-           AND NOT EXISTS (SELECT 1 FROM etl.landed_batches
-                           WHERE batch_id NOT IN (SELECT batch_id FROM etl.ingested_batches)
-                             AND batch_id NOT IN (SELECT batch_id FROM etl.unreadable_batches))
-           AND (SELECT count(DISTINCT batch_id) FROM etl.landed_batches
-                WHERE batch_id IN (SELECT unnest(string_split({sql.literal(' '.join(sorted(ids)))}, ' ')))) = {len(ids)},
+           AND NOT EXISTS (FROM etl.event_changes) AND NOT EXISTS (FROM etl.dirty_keys),
            (SELECT [deliveries, events, duplicates, quarantined, unmodelled] FROM etl.reconciliations
             WHERE snapshot_id = (SELECT id FROM published) LIMIT 1),
            (SELECT count(*) FROM etl.unreadable_batches WHERE resolved_at IS NULL)
