@@ -280,7 +280,10 @@ def _summarize(paths: Paths, report: BuildReport, conn: duckdb.DuckDBPyConnectio
             return
     try:
         if not report.nothing_new:  # one statement: each on the lake costs catalog work of its own
-            report.tables = steps.row_counts(conn, SUMMARY_TABLES)
+            # raw_messages, a view over the ingested batches' files, counted by the rows recorded for them: a count
+            # of the view opens every landed file (0.2-0.3 s on 5M deliveries)
+            raw = conn.execute("SELECT coalesce(sum(rows), 0) FROM etl.ingested_batches").fetchone()[0]
+            report.tables = {"raw_messages": raw, **steps.row_counts(conn, SUMMARY_TABLES[1:])}
             report.quarantined = dict(conn.execute(
                 "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
         if report.reconciliation is None:
