@@ -192,3 +192,24 @@ def test_thresholds_are_settings(lakehouse, monkeypatch):
 def test_every_scenario_table_has_rows_here(built, table):
     """Guards the cases above: each scenario table is built from this module's deliveries (none is empty)."""
     assert built.row(f"SELECT count(*) > 0 AS some FROM {table}") == {"some": True}
+
+
+def test_null_groups_stay_one_group_across_builds(lakehouse):
+    """§6.3, §6.5: NULLs group together, also when a later build adds to a group the table already holds: the
+    incremental refresh replaces that group's row instead of adding a second one."""
+    def unnamed_fenxiao(id, fenxiao_id):  # no supplier or distributor: a NULL group
+        return message("taobao_fenxiao_FxOrderPaid", {"fenxiao_id": fenxiao_id, "distributor_payment": "1.00"}, id=id,
+                       pub_time="2026-11-15 10:00:00")
+
+    def unnamed_rating(id, tid):  # no seller or item: a NULL group
+        return message("taobao_traderate_ImprBadTag", {"tid": tid, "impr_words": "物流-负面-太慢",
+                                                       "gmt_modified": "2026-11-15 10:00:00"},
+                       id=id, pub_time="2026-11-15 10:00:00")
+
+    lakehouse.build([unnamed_fenxiao(131, 621), unnamed_rating(141, 701)])
+    lakehouse.build([unnamed_fenxiao(132, 622), unnamed_rating(142, 702)])
+    assert lakehouse.rows("SELECT supplier_username, distributor_username, orders_paid, events "
+                          "FROM distributor_daily") == [
+        {"supplier_username": None, "distributor_username": None, "orders_paid": 2, "events": 2}]
+    assert lakehouse.rows("SELECT seller_nick, num_iid, phrase, mentions, orders FROM rating_keywords") == [
+        {"seller_nick": None, "num_iid": None, "phrase": "太慢", "mentions": 2, "orders": 2}]
