@@ -99,9 +99,10 @@ def test_an_older_versions_event_queue_is_dropped_when_empty_and_refused_when_no
         "`jushita-etl rebuild` to build it anew from the landing zone"]
 
 
-def test_an_older_catalogs_deliveries_get_their_id_hashes_once_and_redeliveries_stay_out(tmp_path):
+def test_delivery_id_hashes_are_filled_in_anew_when_missing_or_stale(tmp_path):
     """Catalogs written before etl.deliveries had msg_hash (the ingest's lookup of ids seen before) get the column
-    filled in by the next preparation; the same deliveries landed again are then recognized as seen."""
+    filled in by the next preparation, and so do hashes another DuckDB computed differently; the same deliveries
+    landed again are then recognized as seen."""
     p = paths(tmp_path)
     micro_batch(p, trades(1, 5), "a")
     with db.writer(p) as conn:
@@ -109,6 +110,10 @@ def test_an_older_catalogs_deliveries_get_their_id_hashes_once_and_redeliveries_
     with db.writer(p) as conn:
         assert conn.execute("SELECT count(*), count(*) FILTER (WHERE msg_hash = hash(mq_msg_id)) "
                             "FROM etl.deliveries").fetchone() == (5, 5)
+        conn.execute("UPDATE etl.deliveries SET msg_hash = msg_hash + 1")  # as another DuckDB's hash would differ
+    with db.writer(p) as conn:
+        assert conn.execute("SELECT count(*) FILTER (WHERE msg_hash = hash(mq_msg_id)) "
+                            "FROM etl.deliveries").fetchone() == (5,)
     land_files([str(p.data_dir / "a.jsonl")], p.landing, quiet=True)
     pipeline.build_without_dagster(p)
     conn = jushita_etl.connect(tmp_path)

@@ -67,13 +67,18 @@ def _retire_event_queue(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _hash_delivery_ids(conn: duckdb.DuckDBPyConnection) -> None:
-    """A catalog an older version wrote has ``etl.deliveries`` without ``msg_hash``, on which the ingest looks its
-    ids up (a NULL there would let a redelivery in twice): added and filled in once, in the preparation's
-    transaction, so no build ever sees the column half filled."""
-    try:  # bound, not run: the columns are known from the catalog
-        conn.execute("SELECT msg_hash FROM etl.deliveries LIMIT 0")
-    except duckdb.BinderException:
+    """``etl.deliveries.msg_hash`` is what the ingest looks its ids up on, so it must be ``hash(mq_msg_id)`` as this
+    DuckDB computes it, in every row (a row that differs would let a redelivery in twice). A catalog an older
+    jushita-etl wrote has no such column, and DuckDB's ``hash`` is not promised to stay the same across versions:
+    in either case the column is (added and) filled in anew, in the preparation's transaction, so no build ever
+    sees it half filled. One row tells: a changed hash function changes them all."""
+    try:
+        same = conn.execute("SELECT bool_and(msg_hash = hash(mq_msg_id)) FROM "
+                            "(SELECT msg_hash, mq_msg_id FROM etl.deliveries LIMIT 1)").fetchone()[0]
+    except duckdb.BinderException:  # bound, not run: the columns are known from the catalog
         conn.execute("ALTER TABLE etl.deliveries ADD COLUMN msg_hash UBIGINT")
+        same = False
+    if same is False:
         conn.execute("UPDATE etl.deliveries SET msg_hash = hash(mq_msg_id)")
 
 
