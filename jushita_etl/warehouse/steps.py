@@ -274,14 +274,25 @@ def report_events(conn: duckdb.DuckDBPyConnection) -> dict[str, Applied]:
             def dates(slot: str) -> str:  # the table's changed dates; its name bound as $<slot>
                 return f"(SELECT event_date FROM etl.event_changes WHERE table_name = ${slot})"
 
+            # each changed partition's rows, and each table's (a NULL date: catalog work only)
             counts = " UNION ALL ".join(
-                f"SELECT ${slot}, event_date, count(*) FROM {name} WHERE event_date IN {dates(slot)} GROUP BY ALL"
+                f"SELECT ${slot}, event_date, count(*) FROM {name} WHERE event_date IN {dates(slot)} GROUP BY ALL "
+                f"UNION ALL SELECT ${slot}, NULL, count(*) FROM {name}"
                 for slot, name in touched.items())
+            totals = {}
             for name, day, rows in conn.execute(counts, touched).fetchall():
-                report[name].rows_by_date[day] = rows
+                if day is None:
+                    totals[name] = rows
+                else:
+                    report[name].rows_by_date[day] = rows
+
+            def ids(slot: str, name: str) -> str:  # the ids of the changed partitions: all of them in a first build
+                if sum(report[name].rows_by_date.values()) == totals[name]:
+                    return name  # grouping the table alone: 0.045 s for 1M ids, 0.1 s through the IN
+                return f"{name} WHERE message_id IN (SELECT message_id FROM {name} WHERE event_date IN {dates(slot)})"
+
             duplicates = " UNION ALL ".join(
-                f"SELECT ${slot}, count(*) FROM (SELECT message_id FROM {name} WHERE message_id IN "
-                f"(SELECT message_id FROM {name} WHERE event_date IN {dates(slot)}) GROUP BY 1 HAVING count(*) > 1)"
+                f"SELECT ${slot}, count(*) FROM (SELECT message_id FROM {ids(slot, name)} GROUP BY 1 HAVING count(*) > 1)"
                 for slot, name in touched.items())
             for name, duplicated in conn.execute(duplicates, touched).fetchall():
                 report[name].duplicated_ids = duplicated

@@ -1,11 +1,14 @@
 """The columns every event table shares and the parsing rules of contract §1 and §3, on trade_events: exact 64-bit
-ids, invalid optional fields as NULL, event_type, content as given, one row per platform message."""
+ids, invalid optional fields as NULL, event_type, content as given, one row per platform message, and the event
+step's check of that."""
 
 import json
 from decimal import Decimal
 
 from lakehouse import deliveries, message
 from support import delivery, envelope
+
+from jushita_etl.warehouse import db, steps
 
 MAX = 2**63 - 1
 CREATE = "taobao_trade_TradeCreate"
@@ -65,3 +68,20 @@ def test_content_given_as_an_object_is_accepted_and_kept_complete(built):
 def test_json_whitespace_around_the_body_and_the_content_is_still_json(built):
     """§0.1/§1: whitespace around the body's object and around the content's object is JSON whitespace."""
     assert built.row("SELECT tid, status FROM trade_events WHERE message_id = 6006") == {"tid": 1006, "status": "WS"}
+
+
+def test_the_unique_id_check_counts_an_id_twice_in_the_changed_partitions_or_across_them(lakehouse):
+    """The event step's check (steps.report_events) finds a message id held by two rows, whether every partition
+    changed (a first build: the table grouped whole) or one did (its ids looked up in the whole table)."""
+    lakehouse.build([message(CREATE, {"tid": 1}, id=11, pub_time="2026-11-11 10:00:00"),
+                     message(CREATE, {"tid": 2}, id=12, pub_time="2026-11-12 10:00:00")])
+    with db.writer(lakehouse.paths) as conn:  # a second row for id 11, in the other partition
+        conn.execute("INSERT INTO trade_events SELECT * REPLACE (DATE '2026-11-12' AS event_date) "
+                     "FROM trade_events WHERE message_id = 11")
+        conn.execute("INSERT INTO etl.event_changes VALUES ('trade_events', DATE '2026-11-11'), "
+                     "('trade_events', DATE '2026-11-12')")
+        assert steps.report_events(conn)["trade_events"].duplicated_ids == 1  # every partition changed
+        conn.execute("INSERT INTO etl.event_changes VALUES ('trade_events', DATE '2026-11-12')")
+        assert steps.report_events(conn)["trade_events"].duplicated_ids == 1  # one changed, the other holds id 11
+        conn.execute("INSERT INTO etl.event_changes VALUES ('trade_events', DATE '2026-11-11')")
+        assert steps.report_events(conn)["trade_events"].duplicated_ids == 1
