@@ -116,9 +116,9 @@ def _refresh_groups(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, model
         def in_groups(alias: str) -> str:
             # a struct of the group's columns compares its NULL fields as equal (NULLs group together), and an IN
             # runs as a hash semi join, where a correlated EXISTS took twice as long
-            def group(of: str) -> str:
-                return "{" + ", ".join(f"'{c}': {of}{c}" for c in table.groups) + "}"
-            return f"{group(alias + '.')} IN (SELECT {group('')} FROM scenario_groups)"
+            row = ", ".join(f"'{c}': {alias}.{c}" for c in table.groups)
+            group = ", ".join(f"'{c}': {c}" for c in table.groups)
+            return f"{{{row}}} IN (SELECT {{{group}}} FROM scenario_groups)"
 
         conn.execute(f"DELETE FROM {table.name} AS t WHERE {in_groups('t')}")
         conn.execute(f"INSERT INTO {table.name} BY NAME SELECT m.* FROM ({model}) AS m WHERE {in_groups('m')}")

@@ -152,8 +152,8 @@ def _chunks(new: dict[str, dict]) -> list[dict[str, dict]]:
     return [chunk for chunk in chunks if chunk]
 
 
-_DELIVERY_COLUMNS = ("mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, event_date, "
-                     "hash(mq_msg_id)")
+_DELIVERY_COLUMNS = ("mq_msg_id, batch_id, row_in_file, received_at, born_timestamp, reason, message_id, domain, "
+                     "event_date, hash(mq_msg_id)")
 
 
 def _ingest_batches(conn: duckdb.DuckDBPyConnection, new: dict[str, dict], *, validate_json: bool) -> None:
@@ -292,7 +292,8 @@ def report_events(conn: duckdb.DuckDBPyConnection) -> dict[str, Applied]:
                 return f"{name} WHERE message_id IN (SELECT message_id FROM {name} WHERE event_date IN {dates(slot)})"
 
             duplicates = " UNION ALL ".join(
-                f"SELECT ${slot}, count(*) FROM (SELECT message_id FROM {ids(slot, name)} GROUP BY 1 HAVING count(*) > 1)"
+                f"SELECT ${slot}, count(*) FROM "
+                f"(SELECT message_id FROM {ids(slot, name)} GROUP BY 1 HAVING count(*) > 1)"
                 for slot, name in touched.items())
             for name, duplicated in conn.execute(duplicates, touched).fetchall():
                 report[name].duplicated_ids = duplicated
