@@ -214,7 +214,7 @@ def _write_first_events(conn: duckdb.DuckDBPyConnection, table: EventTable) -> N
     """The very first ingest's rows of ``table``, written straight from its model (``sql/<table>.sql``, over
     new_events), and their event dates noted in ``etl.event_changes``: the table held nothing before, so every row is
     new, no copy replaces one, and no key needs marking dirty (every fact and scenario table is empty, so folded
-    whole). No temporary copy of the rows: for 1M deliveries that held 0.4 GB and cost 0.2-0.3 s. Part of the
+    whole). No temporary copy of the rows: for 1M deliveries that held 0.4 GB and cost 0.3 s. Part of the
     ingest's transaction."""
     conn.execute(f"INSERT INTO {table.name} BY NAME {sql.load(table.name)}", {"domain": table.domain})
     conn.execute(f"INSERT INTO etl.event_changes SELECT DISTINCT $name, event_date FROM {table.name}",
