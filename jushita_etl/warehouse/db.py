@@ -225,6 +225,13 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     conn.execute("COMMIT")
 
 
+def affected(conn: duckdb.DuckDBPyConnection, statement: str, params: dict | None = None) -> int:
+    """Run an INSERT or DELETE and return how many rows it wrote or removed (DuckDB returns the count): a step that
+    reports a table's rows adds them up instead of counting the table again, which on the lake costs a statement's
+    catalog work."""
+    return conn.execute(statement, params or {}).fetchone()[0]
+
+
 def reader(paths: Paths) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the last published build, as an analyst opens it (``jushita_etl.connect``)."""
     return lake.reader(paths)

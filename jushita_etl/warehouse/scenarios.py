@@ -76,10 +76,9 @@ def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, before: in
     """Refresh one scenario table in one transaction (whole, or the groups its dirty keys touch). ``before``: the
     table's row count (``steps.row_counts``, one statement for all the tables a step refreshes).
 
-    Each statement on the lake costs catalog work of its own, so the counts a materialization reports are taken in
-    the same few statements: the count before also says whether the table is empty, and a whole table's count after
-    is what was written (for an alert table, the sum of its counts by type; the alert tables are always recomputed
-    whole)."""
+    Each statement on the lake costs catalog work of its own, so the counts a materialization reports come from the
+    statements that write: the count before also says whether the table is empty, the INSERT and DELETE return the
+    rows they wrote and removed, and the count after adds them up (the writer is the only one)."""
     model = sql.load(table.name)
     by = ALERT_TABLES.get(table.name)
     counts = None
@@ -88,30 +87,27 @@ def refresh(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, *, before: in
         if table.source is None or full or not before:
             if before:
                 conn.execute(f"DELETE FROM {table.name}")
-            conn.execute(f"INSERT INTO {table.name} BY NAME {model}", _params(table))
+            written = total = db.affected(conn, f"INSERT INTO {table.name} BY NAME {model}", _params(table))
             if by:
                 counts = counts_by(conn, table.name, by)
-                written = sum(counts.values())
-            else:
-                written = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-            total = written
         else:
-            written = _refresh_groups(conn, table, model)
-            total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            deleted, written = _refresh_groups(conn, table, model)
+            total = before - deleted + written  # the writer is the only one
         if table.source is not None:
             conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": table.name})
     return Refreshed(before, written, total, counts)
 
 
-def _refresh_groups(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, model: str) -> int:
-    """Delete and recompute the groups of the source rows the dirty keys point at (NULLs group together)."""
+def _refresh_groups(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, model: str) -> tuple[int, int]:
+    """Delete and recompute the groups of the source rows the dirty keys point at (NULLs group together). Returns
+    the rows deleted and the rows written."""
     columns = ", ".join(table.groups)
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE scenario_groups AS SELECT DISTINCT {columns} FROM {table.source} "
         f"WHERE {table.source_key} IN (SELECT key FROM etl.dirty_keys WHERE domain = $domain)", {"domain": table.name})
     try:
         if not conn.execute("SELECT count(*) FROM scenario_groups").fetchone()[0]:
-            return 0
+            return 0, 0
 
         def in_groups(alias: str) -> str:
             # a struct of the group's columns compares its NULL fields as equal (NULLs group together), and an IN
@@ -120,9 +116,9 @@ def _refresh_groups(conn: duckdb.DuckDBPyConnection, table: ScenarioTable, model
             group = ", ".join(f"'{c}': {c}" for c in table.groups)
             return f"{{{row}}} IN (SELECT {{{group}}} FROM scenario_groups)"
 
-        conn.execute(f"DELETE FROM {table.name} AS t WHERE {in_groups('t')}")
-        conn.execute(f"INSERT INTO {table.name} BY NAME SELECT m.* FROM ({model}) AS m WHERE {in_groups('m')}")
-        return conn.execute(f"SELECT count(*) FROM {table.name} AS t WHERE {in_groups('t')}").fetchone()[0]
+        deleted = db.affected(conn, f"DELETE FROM {table.name} AS t WHERE {in_groups('t')}")
+        return deleted, db.affected(
+            conn, f"INSERT INTO {table.name} BY NAME SELECT m.* FROM ({model}) AS m WHERE {in_groups('m')}")
     finally:
         conn.execute("DROP TABLE IF EXISTS scenario_groups")
 
