@@ -10,7 +10,8 @@ runs. The flow: plan (is anything new?), ingest, one Dagster run, report.
   (it reports the ingest, without asking for new batches again, and the event tables, refolds the facts and
   publishes), or ``facts_job`` when no event table changes (redeliveries only). Batches landed while it ran are
   built by another run, up to three in all.
-* **Report** the published tables and the reconciliation.
+* **Report** the published tables and the reconciliation; when the last run's final check found nothing left,
+  remember that (``plan.remember``), so that a next build with nothing to do reads one memo instead of the tables.
 
 Imported on use: Dagster and the definitions (a build with nothing to do never loads them), the landing store
 (pyarrow, only when a crashed consumer left a log to recover), and pandas, while the writer is prepared (``_import_pandas``).
@@ -26,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import astuple, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from jushita_etl.diagnosis import explain
 from jushita_etl.holder import holder, try_hold
 from jushita_etl.settings import Paths, lake as lake_settings
 from jushita_etl.warehouse import db, lake, scenarios, steps, unreadable
-from jushita_etl.warehouse.plan import plan, settled
+from jushita_etl.warehouse.plan import Settled, plan, remember, settled, settled_state
 
 PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / "dagster_home"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -107,6 +108,9 @@ def run_build(paths: Paths, *, full: bool = False, instance=None, verbose: bool 
             with db.handed_over(paths) as conn:  # the run's writer: no connection to open for the summary
                 if conn is not None and not lake.unpublished(conn):  # its state is the build just published
                     _summarize(paths, report, conn)
+                    if session.settled_at is not None:  # the next build with nothing to do asks the memo alone
+                        remember(paths.build_dir / SETTLED_MEMO, session.settled_at,
+                                 Settled(astuple(report.reconciliation), len(report.unreadable)))
     finally:  # the writer, when no run took it over (nothing to do, or a failure before the first step)
         db.release_handed_over(paths)
     if not report.tables:
@@ -214,6 +218,8 @@ class _DagsterSession:
         self.resources = {"warehouse": WarehouseResource(data_dir=str(paths.data_dir), hand_over=True,
                                                         ingested_before=True)}
         self.fold = {"ops": {step: {"config": {"full": full}} for step in ("fact_tables", "scenario_tables")}}
+        # the catalog and landing state (plan.settled_state) at which the last run's final check found nothing left
+        self.settled_at: list | None = None
 
     def execute(self, job_name: str, **kwargs) -> None:
         config = {**self.fold, **({} if self.verbose else QUIET)}
@@ -245,7 +251,9 @@ def _run_dagster(session: _DagsterSession, paths: Paths, dates: list[date]) -> N
         else:
             execute("facts_job")
         with db.writer(paths, hand_over=True) as conn:  # batches landed while the run ran
+            state = settled_state(conn, paths.landing)  # before the check: what lands after it is work again
             if not plan(conn, paths.landing).anything:
+                session.settled_at = state
                 return
             steps.ingest(conn, paths)
             dates = steps.changed_dates(conn)

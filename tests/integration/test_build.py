@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import astuple
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -14,11 +15,12 @@ import pytest
 from support import delivery, envelope, write_replay
 
 import jushita_etl
-from jushita_etl.build import run_build
+from jushita_etl.build import SETTLED_MEMO, run_build
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 from jushita_etl.simulate.feed import FeedConfig, write_feed
 from jushita_etl.warehouse import db, lake, pipeline, scenarios, steps
+from jushita_etl.warehouse.plan import settled, settled_state
 
 TABLES = ["quarantine", *[t.name for t in steps.EVENT_TABLES], *[f.name for f in steps.FACT_TABLES]]
 TRADE = next(t for t in steps.EVENT_TABLES if t.name == "trade_events")
@@ -204,6 +206,25 @@ def test_second_build_is_a_fast_no_op(one_build):
         assert lake.current_snapshot(conn) == catalog_before  # and nothing was committed to the catalog
     assert snapshot(p) == before
     assert report.reconciliation.holds and report.reconciliation.deliveries > 0  # counted without a run
+
+
+def test_a_build_remembers_that_nothing_is_left_and_what_lands_later_is_built(tmp_path, small_simulated_feed,
+                                                                              instance):
+    p = paths(tmp_path / "data")
+    land_files([str(small_simulated_feed)], p.landing, quiet=True)
+    report = run_build(p, instance=instance)
+    remembered = json.loads((p.build_dir / SETTLED_MEMO).read_text())
+    with db.writer(p, prepared=False) as conn:
+        assert remembered["state"] == settled_state(conn, p.landing)
+        checked = settled(conn, p.landing)  # no memo: the tables themselves
+    assert remembered["reconciliation"] == list(checked.reconciliation) == list(astuple(report.reconciliation))
+    assert remembered["unresolved"] == checked.unresolved == 0
+
+    land(p, tmp_path, [delivery(envelope("taobao_trade_TradeCreate", {"tid": 8_888_888_001, "payment": "1.00"}))],
+         "later")
+    later = run_build(p, instance=instance)
+    assert not later.nothing_new and later.tables["trade_events"] == report.tables["trade_events"] + 1
+    assert run_build(p, instance=instance).nothing_new
 
 
 def test_relanding_changes_only_raw_messages(one_build, simulated_feed):
