@@ -134,6 +134,22 @@ def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
     assert digest(jushita_etl.connect(tmp_path)) == first  # a new reader still sees the last published build
 
 
+def test_publishing_rewrites_the_dirty_key_files_whose_rows_the_refolds_deleted(tmp_path):
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 5), "a")
+    with db.writer(p) as conn:  # 1,000 keys the next refold of fact_orders consumes, one that nothing consumes
+        conn.execute("INSERT INTO etl.dirty_keys SELECT 'trade', range, NULL FROM range(1000) "
+                     "UNION ALL SELECT 'consumed by nothing', 1, NULL")
+    micro_batch(p, trades(100, 5), "b")
+    with db.writer(p) as conn:
+        live = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
+        stored = conn.execute(
+            f"SELECT coalesce(sum(f.record_count), 0) FROM __ducklake_metadata_{lake.ALIAS}.ducklake_data_file AS f "
+            f"JOIN __ducklake_metadata_{lake.ALIAS}.ducklake_table AS t USING (table_id) "
+            "WHERE t.table_name = 'dirty_keys' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL").fetchone()[0]
+    assert live == 1 and stored <= live  # no deleted key is left for every later refold to read again
+
+
 def test_maintenance_bounds_files_and_snapshots_and_changes_no_row(tmp_path):
     p = paths(tmp_path)
     for i in range(12):

@@ -170,7 +170,14 @@ def current_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int
 def publish(conn: duckdb.DuckDBPyConnection) -> int:
     """Make the state the writer has committed so far the one analysts read: records its snapshot in
     ``etl.published``, and its reconciliation (sql/internal/reconciliation.sql, counted in the same transaction) in
-    ``etl.reconciliations``. Returns that snapshot."""
+    ``etl.reconciliations``. Returns that snapshot.
+
+    First, in a commit of its own (DuckLake commits a compaction alone), the files of ``etl.dirty_keys`` whose
+    rows the build's refolds deleted are rewritten without them: DuckLake marks deleted rows in delete files and
+    drops a data file only once all of its rows are gone, which the consumers' per-domain deletes did not always
+    reach. Left there, every later build's refolds read them again (1.25M dead keys after a 5M history built in
+    chunks cost a day's build 1.5 s). Nothing to rewrite: no commit, 10 ms."""
+    conn.execute(f"CALL ducklake_rewrite_data_files({sql.literal(ALIAS)}, 'dirty_keys', schema => 'etl')")
     conn.execute("BEGIN TRANSACTION")
     try:
         snapshot = current_snapshot(conn)
