@@ -134,6 +134,27 @@ def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
     assert digest(jushita_etl.connect(tmp_path)) == first  # a new reader still sees the last published build
 
 
+def test_maintenance_compacts_the_fact_files_that_refolds_deleted_rows_from(tmp_path):
+    p = paths(tmp_path)
+    for i in range(6):  # 200 orders per batch, half of them the last batch's: each build refolds half the last's
+        micro_batch(p, [delivery(envelope("taobao_trade_TradeBuyerPay", {"tid": tid, "payment": f"{i}.00"},
+                                          pub_time=f"2026-11-10 1{i}:00:00"))
+                        for tid in range(100 * i + 1, 100 * i + 201)], f"s{i}")
+    before = digest(jushita_etl.connect(tmp_path))
+
+    def fact_files(conn):
+        return conn.execute(
+            f"SELECT count(*) FROM __ducklake_metadata_{lake.ALIAS}.ducklake_data_file AS f "
+            f"JOIN __ducklake_metadata_{lake.ALIAS}.ducklake_table AS t USING (table_id) "
+            "WHERE t.table_name = 'fact_orders' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL").fetchone()[0]
+
+    with db.writer(p) as conn:
+        assert fact_files(conn) == 6  # each build's file, half of every older one's rows deleted
+        maintenance.maintain(conn, timedelta(0))
+        assert fact_files(conn) <= 2  # the merge alone merges no file with deletes
+    assert digest(jushita_etl.connect(tmp_path)) == before
+
+
 def test_publishing_rewrites_the_dirty_key_files_whose_rows_the_refolds_deleted(tmp_path):
     p = paths(tmp_path)
     micro_batch(p, trades(1, 5), "a")

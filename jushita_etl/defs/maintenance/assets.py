@@ -1,4 +1,5 @@
-"""Lakehouse upkeep in the writer's lane: merge small files, expire old snapshots, delete unneeded files."""
+"""Lakehouse upkeep in the writer's lane: rewrite partly deleted files, merge small files, expire old snapshots,
+delete unneeded files."""
 
 import dagster as dg
 
@@ -7,7 +8,8 @@ from jushita_etl.warehouse import maintenance
 
 
 @dg.asset(group_name="maintenance", kinds={"ducklake"}, pool=WAREHOUSE_POOL,
-          description="The lakehouse's data files and snapshots, kept bounded: adjacent small files merged, snapshots "
+          description="The lakehouse's data files and snapshots, kept bounded: files a fifth or more deleted by the "
+          "refolds rewritten, adjacent small files merged, snapshots "
           "older than the retention ($JUSHITA_LAKE_RETENTION_DAYS, default 7 days of time travel) expired except "
           "the published one, and files no snapshot needs deleted.")
 def lake_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
