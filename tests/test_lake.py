@@ -121,6 +121,16 @@ def test_delivery_id_hashes_are_filled_in_anew_when_missing_or_stale(tmp_path):
                         "(SELECT count(*) FROM etl.deliveries)").fetchone() == (10, 5, 5)
 
 
+def live_files(conn, table: str) -> tuple[int, int]:
+    """The data files of ``table`` in the catalog's current snapshot, and the rows stored in them (deleted ones
+    included: a delete file only marks them)."""
+    metadata = f"__ducklake_metadata_{lake.ALIAS}"
+    return conn.execute(
+        f"SELECT count(*), coalesce(sum(f.record_count), 0) FROM {metadata}.ducklake_data_file AS f "
+        f"JOIN {metadata}.ducklake_table AS t USING (table_id) "
+        "WHERE t.table_name = $table AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL", {"table": table}).fetchone()
+
+
 def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
     p = paths(tmp_path)
     micro_batch(p, trades(1, 5), "a")
@@ -141,17 +151,10 @@ def test_maintenance_compacts_the_fact_files_that_refolds_deleted_rows_from(tmp_
                                           pub_time=f"2026-11-10 1{i}:00:00"))
                         for tid in range(100 * i + 1, 100 * i + 201)], f"s{i}")
     before = digest(jushita_etl.connect(tmp_path))
-
-    def fact_files(conn):
-        return conn.execute(
-            f"SELECT count(*) FROM __ducklake_metadata_{lake.ALIAS}.ducklake_data_file AS f "
-            f"JOIN __ducklake_metadata_{lake.ALIAS}.ducklake_table AS t USING (table_id) "
-            "WHERE t.table_name = 'fact_orders' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL").fetchone()[0]
-
     with db.writer(p) as conn:
-        assert fact_files(conn) == 6  # each build's file, half of every older one's rows deleted
+        assert live_files(conn, "fact_orders")[0] == 6  # each build's file, half of every older one's rows deleted
         maintenance.maintain(conn, timedelta(0))
-        assert fact_files(conn) <= 2  # the merge alone merges no file with deletes
+        assert live_files(conn, "fact_orders")[0] <= 2  # the merge alone merges no file with deletes
     assert digest(jushita_etl.connect(tmp_path)) == before
 
 
@@ -164,10 +167,7 @@ def test_publishing_rewrites_the_dirty_key_files_whose_rows_the_refolds_deleted(
     micro_batch(p, trades(100, 5), "b")
     with db.writer(p) as conn:
         live = conn.execute("SELECT count(*) FROM etl.dirty_keys").fetchone()[0]
-        stored = conn.execute(
-            f"SELECT coalesce(sum(f.record_count), 0) FROM __ducklake_metadata_{lake.ALIAS}.ducklake_data_file AS f "
-            f"JOIN __ducklake_metadata_{lake.ALIAS}.ducklake_table AS t USING (table_id) "
-            "WHERE t.table_name = 'dirty_keys' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL").fetchone()[0]
+        stored = live_files(conn, "dirty_keys")[1]
     assert live == 1 and stored <= live  # no deleted key is left for every later refold to read again
 
 
