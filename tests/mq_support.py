@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,13 @@ class BrokerProcess:
         assert match, f"broker did not start: {line!r}"
         self.address = match.group(1)
         self.port = int(self.address.rsplit(":", 1)[1])
+        # drained all along: a full pipe would stall the broker at its next log line
+        self.output: list[str] = []
+        threading.Thread(target=self.output.extend, args=(self.proc.stdout,), daemon=True).start()
+
+    def assert_alive(self) -> None:
+        assert self.proc.poll() is None, \
+            f"the broker ended (exit {self.proc.returncode}): {''.join(self.output)[-3000:]}"
 
     def stop(self, sig=signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:

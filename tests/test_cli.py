@@ -1,7 +1,9 @@
 """The command a user meets: help that can be followed, one-line errors, and the demo end to end."""
 
+import socket
 import subprocess
 import sys
+import time
 
 CLI = [sys.executable, "-m", "jushita_etl.cli"]
 
@@ -42,6 +44,34 @@ def test_demo_end_to_end(tmp_path):
         assert conn.execute("SELECT count(*) FROM fact_orders").fetchone()[0] > 0
     finally:
         conn.close()
+
+
+def test_a_server_outlives_the_sigpipe_of_a_peer_that_vanished():
+    """A write to a connection whose peer was killed raises SIGPIPE; a server must take it as that connection's
+    error, not die of it (the dev broker did, when a consumer it was answering was killed)."""
+    import signal
+
+    from mq_support import BrokerProcess
+
+    broker = BrokerProcess()
+    try:
+        broker.proc.send_signal(signal.SIGPIPE)
+        time.sleep(0.5)
+        assert broker.proc.poll() is None, "the broker died of SIGPIPE"
+        socket.create_connection(("127.0.0.1", broker.port), timeout=5).close()
+    finally:
+        broker.stop()
+
+
+def test_output_into_a_reader_that_stopped_early_ends_quietly(tmp_path):
+    """`jushita-etl simulate ... | head -1`: the reader goes away; the command ends without a traceback."""
+    head = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    writer = subprocess.run([*CLI, "simulate", "--orders", "30000", "--out", "-"], stdout=head.stdin,
+                            stderr=subprocess.PIPE, text=True, timeout=120)
+    head.stdin.close()
+    head.wait()
+    assert writer.stderr == ""
+    assert writer.returncode == 141
 
 
 def test_servers_stop_on_sigterm_even_when_the_parent_ignores_it():

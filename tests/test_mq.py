@@ -36,6 +36,14 @@ def broker(tmp_path_factory):
     b.stop()
 
 
+@pytest.fixture(autouse=True)
+def broker_outlives_the_test(request):
+    """The module's broker serves every test after this one: a test that kills it fails here, with its output."""
+    yield
+    if "broker" in request.fixturenames:
+        request.getfixturevalue("broker").assert_alive()
+
+
 @pytest.fixture(scope="module")
 def bulk(broker, tmp_path_factory):
     """20k simulated deliveries published once to topic BULK through the real producer."""
@@ -163,10 +171,9 @@ def test_reconsume_later_redelivers(broker, tmp_path):
     from jushita_etl.mq.settings import MQSettings
     from jushita_etl.mq.source import MQConsumer, MQProducer
 
-    producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
-    for i in range(20):
-        producer.send("FLAKY", f'{{"n": {i}}}'.encode(), tags="t", keys=None, msg_id=f"FLAKY-{i:02d}")
-    producer.shutdown()
+    with MQProducer(broker.address, log_dir=tmp_path / "logs") as producer:
+        for i in range(20):
+            producer.send("FLAKY", f'{{"n": {i}}}'.encode(), tags="t", keys=None, msg_id=f"FLAKY-{i:02d}")
 
     class FlakyLog(DurableLog):
         flaked = set()
@@ -239,10 +246,9 @@ def test_bounded_consume_run_in_dagster(broker, tmp_path, instance):
     from jushita_etl.defs.resources import MQResource, WarehouseResource
     from jushita_etl.mq.source import MQProducer
 
-    producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
-    for i in range(300):
-        producer.send("DAGSTER", b'{"n": %d}' % i, tags="t", keys=None, msg_id=f"DG-{i:03d}")
-    producer.shutdown()
+    with MQProducer(broker.address, log_dir=tmp_path / "logs") as producer:
+        for i in range(300):
+            producer.send("DAGSTER", b'{"n": %d}' % i, tags="t", keys=None, msg_id=f"DG-{i:03d}")
     result = consume_job.execute_in_process(
         instance=instance,
         resources={"warehouse": WarehouseResource(data_dir=str(tmp_path / "data")),
@@ -293,15 +299,12 @@ def test_publish_batches_spread_small_files_and_cap_large_ones():
 def test_batch_send_keeps_each_message_tags_keys_and_bytes(broker, tmp_path):
     from jushita_etl.mq.source import MQProducer, OutgoingMessage
 
-    producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
-    try:
+    with MQProducer(broker.address, log_dir=tmp_path / "logs") as producer:
         producer.send_batch("BATCHED", [
             OutgoingMessage(b'{"n": 0}\x00tail', tags="A", keys="k0", msg_id="BATCH-0"),
             OutgoingMessage(b"\xff\xfe not utf-8", tags="B", keys=None, msg_id="BATCH-1"),
             OutgoingMessage(b"{}", tags=None, keys="k2", msg_id="BATCH-2"),
         ])
-    finally:
-        producer.shutdown()
     result = run("consume", "--data-dir", str(tmp_path), "--namesrv", broker.address, "--group", "G-batch",
                  "--topic", "BATCHED", "--idle-timeout", "3")
     assert result.returncode == 0, result.stderr
@@ -376,10 +379,10 @@ def test_native_log_never_acknowledges_what_it_could_not_write(tmp_path):
 def _publish_numbered(address: str, topic: str, count: int, log_dir) -> set[str]:
     from jushita_etl.mq.source import MQProducer
 
-    producer = MQProducer(address, log_dir=log_dir)
-    for i in range(count):
-        producer.send(topic, b'{"n": %d, "pad": "%s"}' % (i, b"x" * 400), tags="t", keys=None, msg_id=f"{topic}-{i:04d}")
-    producer.shutdown()
+    with MQProducer(address, log_dir=log_dir) as producer:
+        for i in range(count):
+            producer.send(topic, b'{"n": %d, "pad": "%s"}' % (i, b"x" * 400), tags="t", keys=None,
+                          msg_id=f"{topic}-{i:04d}")
     return {f"{topic}-{i:04d}" for i in range(count)}
 
 
@@ -512,7 +515,8 @@ def test_the_clients_mktime_import_gets_a_known_dst_flag(tmp_path):
     from jushita_etl import native
     from jushita_etl.mq.source import MKTIME_SOURCE, MQProducer, fix_client_mktime
 
-    MQProducer("127.0.0.1:1", log_dir=tmp_path / "logs").shutdown()  # never connects: no message is sent
+    with MQProducer("127.0.0.1:1", log_dir=tmp_path / "logs"):  # never connects: no message is sent
+        pass
     assert fix_client_mktime()
     lib = ctypes.CDLL(str(native.build(MKTIME_SOURCE)))
     lib.jmk_imported_mktime.restype = lib.jmk_wrapper.restype = ctypes.c_void_p

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import select
 import signal
 import sys
 import warnings
@@ -42,10 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     # Servers and consumers stop on SIGTERM even when started by a process that ignores it: Dagster, for one, sets
     # SIGTERM to SIGINT's disposition, which is "ignore" in anything launched in the background by a shell.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGPIPE stays ignored, as Python sets it: a server that writes to a connection whose peer was just killed
+    # must get that connection's error, not die (the dev broker did). A closed stdout is handled below.
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -54,14 +57,35 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"jushita-etl: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError as exc:
+        if not _stdout_reader_gone():
+            return _one_line(exc, args)
+        # `jushita-etl sql ... | head`: the reader has what it wanted. End as a process killed by SIGPIPE reports
+        # it, without the traceback of Python's own flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into one line
-        if args.debug:
-            raise
-        from jushita_etl.diagnosis import explain
+        return _one_line(exc, args)
 
-        line = explain(exc, getattr(args, "data_dir", None))
-        print(f"jushita-etl: {line or f'{type(exc).__name__}: {exc} (run with --debug for details)'}", file=sys.stderr)
-        return 1
+
+def _one_line(exc: Exception, args) -> int:
+    if args.debug:
+        raise exc
+    from jushita_etl.diagnosis import explain
+
+    line = explain(exc, getattr(args, "data_dir", None))
+    print(f"jushita-etl: {line or f'{type(exc).__name__}: {exc} (run with --debug for details)'}", file=sys.stderr)
+    return 1
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe nobody reads any more (poll reports an error on such a pipe's write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def run() -> None:

@@ -325,3 +325,11 @@ class MQProducer:
 
     def shutdown(self) -> None:
         self.producer.shutdown()
+
+    # The client allows one started producer per group and process: a producer left running by a failed send
+    # would refuse every later one.
+    def __enter__(self) -> "MQProducer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()

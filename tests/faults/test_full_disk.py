@@ -89,13 +89,12 @@ def test_a_consumer_on_a_full_disk_stops_acknowledging_and_the_broker_keeps_the_
 
     broker = BrokerProcess("--store", str(tmp_path / "broker-store"))
     try:
-        producer = MQProducer(broker.address, log_dir=tmp_path / "logs")
         ids = set()
-        for i in range(300):
-            producer.send("FULLDISK", b'{"n": %d, "pad": "%s"}' % (i, b"x" * 2000), tags=None, keys=None,
-                          msg_id=f"full-{i:04d}")
-            ids.add(f"full-{i:04d}")
-        producer.shutdown()
+        with MQProducer(broker.address, log_dir=tmp_path / "logs") as producer:
+            for i in range(300):
+                producer.send("FULLDISK", b'{"n": %d, "pad": "%s"}' % (i, b"x" * 2000), tags=None, keys=None,
+                              msg_id=f"full-{i:04d}")
+                ids.add(f"full-{i:04d}")
         with small_filesystem(tmp_path / "disk", 8) as disk:
             data = disk / "data"
             (data / "landing").mkdir(parents=True)
