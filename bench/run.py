@@ -14,7 +14,7 @@ Sections (all on this machine, in one run):
   mq           real RocketMQ client via the dev broker: publish->landed rate, consume-thread sweep, latency
   live         the operator's mode: dev broker, `jushita-etl ui` (consume and landing sensors, unattended), one day
                published in 12 chunks 15 s apart then 1,000 msg/s for 3 minutes, an analyst polling connect():
-               freshness per chunk, runs queued, drain time, runs per minute, the consumer's CPU share. About 9
+               freshness per chunk, runs queued, drain time, runs per minute, the consumer's CPU share. About 7
                minutes, so not in the default sections: --sections live
   gaps         consumer gaps at run replacement: dev broker, `jushita-etl ui` with 40 s consume runs
                ($JUSHITA_MQ_RUN_SECONDS), 200 msg/s through the real client across 4 replacements; the longest
