@@ -4,11 +4,13 @@ handing an old reader wrong rows. Micro-batches here go through every build step
 (warehouse.pipeline), on real lake files under tmp_path."""
 
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -17,7 +19,7 @@ from support import delivery, envelope, write_replay
 import jushita_etl
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import lake as lake_settings, paths
-from jushita_etl.warehouse import db, lake, maintenance, pipeline, steps
+from jushita_etl.warehouse import db, extensions, lake, maintenance, pipeline, steps
 
 CLI = [sys.executable, "-m", "jushita_etl.cli"]
 
@@ -45,7 +47,45 @@ def test_extensions_come_from_the_wheels_and_nothing_autoloads(tmp_path):
     loaded = {name for name, in conn.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
     assert {"ducklake", "sqlite_scanner"} <= loaded
     assert conn.execute("SELECT current_setting('autoinstall_known_extensions')").fetchone()[0] is False
-    assert lake.extension_file("ducklake").endswith(".duckdb_extension")
+    assert extensions.extension_file("ducklake").endswith(".duckdb_extension")
+
+
+def test_a_process_has_each_extension_file_signature_checked_once(tmp_path, monkeypatch):
+    """DuckDB checks an extension's signature by hashing the whole binary, 0.1-0.2 s per file and connection. A
+    process that opens many reader connections (a dashboard) has that done on its first; later ones load the same
+    files, unchanged since, without it. A file changed since is checked again, and refused when tampered with."""
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 3), "a")
+    copies = {}
+    for name in ("ducklake", "sqlite_scanner"):
+        source = Path(extensions.extension_file(name))
+        copies[name] = tmp_path / "extensions" / name / source.name
+        copies[name].parent.mkdir(parents=True)
+        shutil.copy(source, copies[name])
+    monkeypatch.setattr(extensions, "extension_file", lambda name: str(copies[name]))
+    monkeypatch.setattr(extensions, "_SIGNATURES_CHECKED", set())
+
+    def signature_checked() -> bool:
+        conn = jushita_etl.connect(p.data_dir)
+        try:
+            assert conn.execute("SELECT count(*) FROM trade_events").fetchone()[0] == 3
+            return not conn.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone()[0]
+        finally:
+            conn.close()
+
+    assert signature_checked()
+    assert not signature_checked()
+    assert not signature_checked()
+
+    # replaced as a package manager replaces a file (a new file renamed over it: the loaded one stays mapped)
+    tampered = bytearray(copies["ducklake"].read_bytes())
+    tampered[len(tampered) // 2] ^= 0xFF  # same size, other bytes
+    replacement = copies["ducklake"].with_suffix(".new")
+    replacement.write_bytes(bytes(tampered))
+    os.utime(replacement, ns=(os.stat(copies["ducklake"]).st_atime_ns, os.stat(copies["ducklake"]).st_mtime_ns))
+    replacement.rename(copies["ducklake"])
+    with pytest.raises(duckdb.Error, match="signature"):
+        jushita_etl.connect(p.data_dir)
 
 
 def test_unreachable_catalog_is_one_clear_line(tmp_path):

@@ -2,8 +2,7 @@
 catalog of snapshots). By default the catalog is a SQLite file and the data a directory under ``<data>/lake/``;
 ``JUSHITA_CATALOG`` and ``JUSHITA_LAKE_PATH`` move them to PostgreSQL and S3-compatible storage (settings.lake).
 
-DuckDB's extensions come from the pinned ``duckdb-extension-*`` wheels and are loaded from their files: nothing is
-downloaded at run time, and a connection never looks at an extension directory.
+Connections come from ``extensions.connection``: DuckDB with the pinned wheels' extension files loaded.
 
 **What analysts see.** A build commits many snapshots (one per step); the last step records the snapshot it ends
 at in ``etl.published`` (``publish``). ``reader`` attaches the catalog at that snapshot, so an analyst always sees
@@ -14,7 +13,6 @@ waits for a reader (SQLite's WAL journal, or PostgreSQL's MVCC, keeps the catalo
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
 import sqlite3
@@ -26,80 +24,13 @@ import duckdb
 
 from jushita_etl.settings import LakeSettings, Paths, lake, redact
 from jushita_etl.warehouse import sql
+from jushita_etl.warehouse.extensions import LakeUnavailable, connection
 
 ALIAS = "lake"
 
 
-class LakeUnavailable(RuntimeError):
-    """The catalog or the data path could not be opened: the message names the setting and what failed."""
-
-
 class NoWarehouseYet(RuntimeError):
     pass
-
-
-@cache
-def extension_file(name: str) -> str:
-    """The extension binary that the ``duckdb-extension-<name>`` wheel installed."""
-    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
-    if spec is None or not spec.submodule_search_locations:
-        raise LakeUnavailable(f"the DuckDB extension {name} is not installed (pip package duckdb-extension-"
-                              f"{name.replace('_', '-')}); run `make install`")
-    found = sorted(Path(spec.submodule_search_locations[0]).rglob("*.duckdb_extension"))
-    if not found:
-        raise LakeUnavailable(f"the wheel duckdb-extension-{name.replace('_', '-')} holds no extension binary")
-    return str(found[0])
-
-
-def _needed_extensions(settings: LakeSettings) -> list[str]:
-    needed = ["ducklake"]
-    if settings.catalog_kind == "sqlite":
-        needed.append("sqlite_scanner")
-    elif settings.catalog_kind == "postgres":
-        needed.append("postgres_scanner")
-    if settings.on_s3:
-        needed.append("httpfs")
-    return needed
-
-
-def connection(settings: LakeSettings, spill_dir: Path | None = None, *, internal: bool = False
-               ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with what the lakehouse needs loaded (not attached yet).
-
-    ``internal``: a connection of the pipeline's own (the writer, the planner), on which no one types SQL. It loads
-    the wheels' extension files without checking their signatures: DuckDB checks one by hashing the whole binary
-    (36 MB for ducklake, 35 MB for sqlite_scanner), 0.3-0.45 s per extension and connection, most of a build with
-    nothing to do. The files are the pinned wheels' in this environment's site-packages, next to DuckDB's own
-    (unchecked) library: whoever can replace them can replace that too. Analysts' connections (``reader``) keep
-    the check, and on every connection only those files are loaded (autoloading stays off)."""
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    if internal:
-        config["allow_unsigned_extensions"] = True
-    if spill_dir is not None:
-        spill_dir.mkdir(parents=True, exist_ok=True)
-        config["temp_directory"] = str(spill_dir)
-    conn = duckdb.connect(config=config)
-    try:
-        for name in _needed_extensions(settings):
-            conn.execute(f"LOAD {sql.literal(extension_file(name))}")  # LOAD takes no bound parameters
-        conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
-        if settings.on_s3:
-            _s3_secret(conn, settings)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _s3_secret(conn: duckdb.DuckDBPyConnection, settings: LakeSettings) -> None:
-    """The S3-compatible store's secret, from the standard AWS_* variables (read here, passed to DuckDB only)."""
-    options = {"KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""), "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-               "REGION": os.environ.get("AWS_REGION", "us-east-1"), "URL_STYLE": settings.s3_url_style,
-               "USE_SSL": "true" if settings.s3_use_ssl else "false"}
-    if settings.s3_endpoint:
-        options["ENDPOINT"] = settings.s3_endpoint
-    body = ", ".join(f"{key} {sql.literal(value)}" for key, value in options.items())
-    conn.execute(f"CREATE OR REPLACE SECRET jushita_s3 (TYPE s3, {body})")
 
 
 def _prepare_sqlite_catalog(settings: LakeSettings) -> None:
