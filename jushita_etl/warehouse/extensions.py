@@ -68,9 +68,9 @@ def connection(settings: LakeSettings, spill_dir: Path | None = None, *, interna
     replace that too. On every connection only those files are loaded (autoloading stays off)."""
     files = [extension_file(name) for name in _needed_extensions(settings)]
     identities = [_file_identity(file) for file in files]
-    checked = internal or _SIGNATURES_CHECKED.issuperset(identities)
+    skip_check = internal or _SIGNATURES_CHECKED.issuperset(identities)
     config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    if checked:
+    if skip_check:
         config["allow_unsigned_extensions"] = True
     if spill_dir is not None:
         spill_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def connection(settings: LakeSettings, spill_dir: Path | None = None, *, interna
     try:
         for file in files:
             conn.execute(f"LOAD {sql.literal(file)}")  # LOAD takes no bound parameters
-        if not checked:
+        if not skip_check:  # DuckDB checked them: loaded without an error
             _SIGNATURES_CHECKED.update(identities)
         conn.execute("SET TimeZone = 'UTC'")  # timestamps are naive China wall-clock; no session zone may shift them
         if settings.on_s3:
