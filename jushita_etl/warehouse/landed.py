@@ -90,9 +90,14 @@ def ship_once(paths: Paths) -> int:
     return 0
 
 
+def local_entries(landing: Path) -> list[dict]:
+    """The manifest's entries whose batch files are in this data directory."""
+    return [e for e in read_manifest(landing)[0] if (landing / e["file"]).exists()]
+
+
 def unshipped(conn: duckdb.DuckDBPyConnection, landing: Path) -> list[dict]:
     """The local manifest's entries that the catalog does not list yet."""
-    entries = [e for e in read_manifest(landing)[0] if (landing / e["file"]).exists()]
+    entries = local_entries(landing)
     if not entries:
         return []
     # The ids as one escaped string literal, not a bound parameter: DuckDB 1.5 imports pandas (0.35-0.8 s) the first

@@ -109,7 +109,7 @@ def remember(memo: Path, state: list, answer: Settled) -> None:
 
 def _landed_ids(landing: Path) -> set[str]:
     """This data directory's landed batch ids (the manifest's, whose files are there)."""
-    return {e["batch_id"] for e in read_manifest(landing)[0] if (landing / e["file"]).exists()}
+    return {e["batch_id"] for e in landed.local_entries(landing)}
 
 
 def _state(conn: duckdb.DuckDBPyConnection, ids: set[str]) -> list:
