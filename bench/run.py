@@ -171,8 +171,8 @@ BUILD_RSS: list[float] = []  # peak RSS MB of every build() call, in order
 
 def build(data: Path, home: Path) -> float:
     """One `jushita-etl build` on the instance at ``home`` (made by fresh_instance). The disk's dirty pages are
-    written back first: a history copied aside just before (1.5 GB at 5M) would otherwise be written back during
-    the build and charged to it."""
+    written back first: what the benchmark wrote just before (a restored history, a landed day) would otherwise be
+    written back during the build and charged to it."""
     os.sync()
     stolen = stolen_cpu_seconds()
     seconds, rss, out, cpu = child([*CLI, "build", "--data-dir", str(data)], env={"DAGSTER_HOME": str(home)})
