@@ -35,13 +35,21 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     """Session settings, the contract's tables (idempotent), the parsing macros and the parse's topic routes, on a
     connection whose default catalog is the lake (``USE lake``)."""
     conn.execute("SET preserve_insertion_order = false")  # row order carries no meaning here; lets inserts run in parallel
+    # What a catalog an older version wrote needs is looked up before the transaction: a lookup that fails (the
+    # table or column is not there) aborts the transaction it runs in on DuckDB 2.
+    queue = _older_event_queue(conn)
+    rehash = _delivery_hashes(conn)
     # one transaction: on the lake every DDL statement outside one is a snapshot of its own, and creating a new
     # catalog's ~30 tables one commit at a time cost 1.7 s (0.07 s as one commit; 0.09 -> 0.01 s when they exist)
     with transaction(conn):
         sql.run(conn, "internal/schema")
         sql.run(conn, "internal/landed_batches")
-        _retire_event_queue(conn)
-        _hash_delivery_ids(conn)
+        if queue:
+            conn.execute("DROP TABLE etl.pending_events")
+        if rehash == "add":
+            conn.execute("ALTER TABLE etl.deliveries ADD COLUMN msg_hash UBIGINT")
+        if rehash:
+            conn.execute("UPDATE etl.deliveries SET msg_hash = hash(mq_msg_id)")
     sql.run(conn, "internal/macros")
     tables.create_topic_routes(conn)
     _unprepared.discard(id(conn))
@@ -51,35 +59,36 @@ class QueuedByAnOlderVersion(RuntimeError):
     pass
 
 
-def _retire_event_queue(conn: duckdb.DuckDBPyConnection) -> None:
-    """A catalog an older version wrote may hold ``etl.pending_events``, the queue between its ingest and its event
-    step (the ingest now writes the event tables itself). Empty, it is dropped; messages still queued there (a
-    build that stopped between those two steps) would never reach their tables, so the build refuses and says how
-    to repair: the landing zone is the source of truth."""
+def _older_event_queue(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the catalog holds ``etl.pending_events``, the queue an older version kept between its ingest and its
+    event step (the ingest now writes the event tables itself), empty: then it is dropped. Messages still queued
+    there (a build that stopped between those two steps) would never reach their tables, so the build refuses and
+    says how to repair: the landing zone is the source of truth."""
     try:  # a lookup of the one table: listing the catalog's tables (duckdb_tables) reads every table's metadata
         queued = conn.execute("SELECT EXISTS (FROM etl.pending_events)").fetchone()[0]
     except duckdb.CatalogException:
-        return
+        return False
     if queued:
         raise QueuedByAnOlderVersion("this catalog holds messages queued by an older jushita-etl (etl.pending_events)"
                                      "; run `jushita-etl rebuild` to build it anew from the landing zone")
-    conn.execute("DROP TABLE etl.pending_events")
+    return True
 
 
-def _hash_delivery_ids(conn: duckdb.DuckDBPyConnection) -> None:
-    """``etl.deliveries.msg_hash`` is what the ingest looks its ids up on, so it must be ``hash(mq_msg_id)`` as this
-    DuckDB computes it, in every row (a row that differs would let a redelivery in twice). A catalog an older
-    jushita-etl wrote has no such column, and DuckDB's ``hash`` is not promised to stay the same across versions:
-    in either case the column is (added and) filled in anew, in the preparation's transaction, so no build ever
-    sees it half filled. One row tells: a changed hash function changes them all."""
+def _delivery_hashes(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """What ``etl.deliveries.msg_hash`` needs: "add" (a catalog an older jushita-etl wrote has no such column),
+    "fill" (DuckDB's ``hash`` changed), or None. The ingest looks its ids up on that column, so it must be
+    ``hash(mq_msg_id)`` as this DuckDB computes it, in every row (a row that differs would let a redelivery in
+    twice), and ``hash`` is not promised to stay the same across versions: the column is (added and) filled in anew
+    in the preparation's transaction, so no build ever sees it half filled. One row tells: a changed hash function
+    changes them all."""
     try:
         same = conn.execute("SELECT bool_and(msg_hash = hash(mq_msg_id)) FROM "
                             "(SELECT msg_hash, mq_msg_id FROM etl.deliveries LIMIT 1)").fetchone()[0]
+    except duckdb.CatalogException:  # a new catalog: the schema creates the table with the column
+        return None
     except duckdb.BinderException:  # bound, not run: the columns are known from the catalog
-        conn.execute("ALTER TABLE etl.deliveries ADD COLUMN msg_hash UBIGINT")
-        same = False
-    if same is False:
-        conn.execute("UPDATE etl.deliveries SET msg_hash = hash(mq_msg_id)")
+        return "add"
+    return "fill" if same is False else None
 
 
 # Writer connections opened without ``prepare`` (``writer(prepared=False)``), by id: never handed over as they are.
