@@ -5,8 +5,9 @@ Sections (all on this machine, in one run):
   landing      1M simulated deliveries landed with fsync, vs a plain-pyarrow baseline writing the same rows
   build        build of 1M landed deliveries (Dagster, in-process, real instance)
   baseline     the same fresh build against the single-file warehouse it replaced, on that one's duckdb 2.0.1 and on
-               the pinned 1.5.5, interleaved: the ratio to today's build and what the pin costs (installs that
-               version into bench/work once, from the package index)
+               the pinned 1.5.5, interleaved: the ratio to today's build and what the pin costs, that code's and this
+               code's (its build statements alone under both; installs that code into bench/work once, from the
+               package index)
   history      the same ~30k-delivery day built on an empty warehouse, on 1M and on 5M deliveries of history: wall
                time, peak RSS, the scenario step's share, a no-op build
   maintenance  200 micro-batches through the warehouse steps (ingest, events, facts, scenarios, publish), then the
@@ -244,7 +245,8 @@ def bench_baseline(n: int, runs: int = 3) -> None:
     the single-file warehouse it replaced (BASELINE_COMMIT), on that one's own duckdb 2.0.1 and on 1.5.5,
     interleaved round by round: this VM's speed moves by a third from hour to hour, so the issue's target ("no
     slower than today's 8.4-9.7 s") is measured as a ratio to today's build in the same minutes, and the pin's cost
-    (the same code on 1.5.5 against 2.0.1) beside it."""
+    (the same code on 1.5.5 against 2.0.1) beside it; then this project's build statements alone
+    (bench/build_statements.py: no Dagster, no lake) under both DuckDBs, what the pin costs this code."""
     try:
         pythons = {engine: baseline_python(engine) for engine in BASELINE_ENGINES}
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -276,7 +278,23 @@ def bench_baseline(n: int, runs: int = 3) -> None:
                 raise RuntimeError(f"the baseline build did not reconcile:\n{out}")
             times[engine].append(seconds)
             cpu[engine].append(used)
+    # this project's build statements alone (no Dagster, no lake: a DuckDB file), under each DuckDB, interleaved
+    statements: dict[str, list[float]] = {engine: [] for engine in BASELINE_ENGINES}
+    scratch = WORK / "baseline-statements"
+    scratch.mkdir(exist_ok=True)
+    if not (scratch / "landing").exists():
+        (scratch / "landing").symlink_to(ours / "landing")
+    for _ in range(runs):
+        for engine, python in pythons.items():
+            out = child([str(python), str(ROOT / "build_statements.py"), str(scratch)],
+                        env={"PYTHONPATH": str(ROOT.parent)})[2]
+            measured = json.loads(out.strip().splitlines()[-1])
+            if not measured["reconciliation_holds"] or measured["duckdb"] != engine:
+                raise RuntimeError(f"the build statements under duckdb {engine} went wrong: {measured}")
+            statements[engine].append(measured["seconds"])
+    shutil.rmtree(scratch / "build", ignore_errors=True)
     median = {name: statistics.median(values) for name, values in times.items()}
+    statements_median = {engine: statistics.median(values) for engine, values in statements.items()}
     report("baseline", deliveries=n, commit=BASELINE_COMMIT,
            lake_seconds=round(median["lake"], 2), single_file_duckdb_2_0_1_seconds=round(median["2.0.1"], 2),
            single_file_duckdb_1_5_5_seconds=round(median["1.5.5"], 2),
@@ -286,6 +304,8 @@ def bench_baseline(n: int, runs: int = 3) -> None:
            lake_vs_today_rounds=[round(a / b, 2) for a, b in zip(times["lake"], times["2.0.1"])],
            lake_vs_today_same_duckdb=round(median["lake"] / median["1.5.5"], 2),
            pin_cost=round(median["1.5.5"] / median["2.0.1"], 2),
+           statements_runs_seconds={engine: values for engine, values in statements.items()},
+           statements_pin_cost=round(statements_median["1.5.5"] / statements_median["2.0.1"], 2),
            method="rounds of: lake build, single-file build on duckdb 2.0.1, the same on 1.5.5; each from an empty "
                   "warehouse on a freshly created (untimed) Dagster instance",
            target="lake_vs_today <= 1.0 (no slower than today's single-file build)")
