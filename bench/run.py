@@ -252,7 +252,7 @@ def bench_baseline(n: int, runs: int = 3) -> None:
     except (OSError, subprocess.CalledProcessError) as exc:
         report("baseline", skipped=f"the single-file warehouse could not be installed: {exc}")
         return
-    ours, theirs = WORK / "land", WORK / "baseline-data"
+    ours, theirs = WORK / "land", WORK / f"baseline-data-{n}"
     if not (ours / "landing").exists():
         bench_landing(n)
     if not (theirs / "landing").exists():
