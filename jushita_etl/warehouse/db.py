@@ -60,8 +60,8 @@ class QueuedByAnOlderVersion(RuntimeError):
 
 
 def _older_event_queue(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the catalog holds ``etl.pending_events``, the queue an older version kept between its ingest and its
-    event step (the ingest now writes the event tables itself), empty: then it is dropped. Messages still queued
+    """Whether the catalog holds an empty ``etl.pending_events``, to be dropped: the queue an older version kept
+    between its ingest and its event step (the ingest now writes the event tables itself). Messages still queued
     there (a build that stopped between those two steps) would never reach their tables, so the build refuses and
     says how to repair: the landing zone is the source of truth."""
     try:  # a lookup of the one table: listing the catalog's tables (duckdb_tables) reads every table's metadata
