@@ -169,6 +169,40 @@ def test_durable_log_returns_only_after_the_fsync_that_covers_the_record(tmp_pat
     assert sorted(table.column("mq_msg_id").to_pylist()) == [f"M{i:08d}" for i in range(1600)]
 
 
+CHURN = """
+import sys, time
+from pathlib import Path
+from jushita_etl.landing.segment import Delivery
+from jushita_etl.landing.wal import DurableLog
+landing, go, worker = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+while not go.exists():
+    time.sleep(0.001)
+for round_ in range(5):
+    log = DurableLog(landing, segment_seconds=60)
+    log.append(Delivery(mq_msg_id=f"M{worker * 10 + round_:08d}", mq_topic="T", tags="t", keys=None, queue_id=0,
+                        queue_offset=round_, born_timestamp=0, reconsume_times=0, body=b"{}"))
+    log.close()
+"""
+
+
+def test_logs_starting_and_stopping_side_by_side_never_take_each_others_directory(tmp_path):
+    """Consumers of several groups land into one data directory, each starting (and recovering the logs of dead
+    ones) while others start and stop. None may take a live log's directory for an orphan's: six processes each
+    open, append to and close a log five times, all at once, and every one succeeds, every delivery is landed once,
+    and no log directory is left behind."""
+    landing, go = tmp_path / "landing", tmp_path / "go"
+    workers = [subprocess.Popen([sys.executable, "-c", CHURN, str(landing), str(go), str(worker)],
+                                stderr=subprocess.PIPE, text=True) for worker in range(6)]
+    time.sleep(1.0)  # the interpreters are up and waiting
+    go.touch()
+    failures = [err for err in (worker.communicate(timeout=120)[1] for worker in workers) if err]
+    assert not failures, failures[0]
+    assert all(worker.returncode == 0 for worker in workers)
+    assert sorted(landed(landing).column("mq_msg_id").to_pylist()) == sorted(
+        f"M{worker * 10 + round_:08d}" for worker in range(6) for round_ in range(5))
+    assert not list((landing / "wal").iterdir())
+
+
 def test_durable_log_failure_raises_in_every_waiting_callback(tmp_path, monkeypatch):
     """A failed fsync must never acknowledge: every callback waiting on it raises (the broker redelivers)."""
     import threading

@@ -10,6 +10,10 @@ Segments are rotated by count, bytes and age, and compacted into Parquet micro-b
 batch id is the segment's name, so compacting a segment twice (after a crash) is a no-op. Each process writes in
 its own directory, held with an exclusive lock; at start, segments of directories whose owner is gone are
 compacted first. A record torn by a crash is detected by its CRC and dropped: it was never acknowledged.
+
+Long because: a log directory's ownership is one protocol (made and locked, recovered when its owner died, removed
+while still locked) between ``recover_orphans``, ``_own_directory`` and ``SegmentLog``; split, the locking that keeps
+consumers side by side from taking each other's directory would be read across modules.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import queue
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from jushita_etl.landing.batches import BatchStore, CommittedBatch, fsync_dir, read_manifest
 from jushita_etl.landing.segment import Delivery, encode, read_segment
@@ -41,24 +46,53 @@ def compact_segment(store: BatchStore, segment: Path,
 
 
 def recover_orphans(store: BatchStore) -> int:
-    """Compact the log segments left by consumers that died (their directory lock is free). Returns rows."""
+    """Compact the log segments left by consumers that died (their directory lock is free). Returns rows.
+
+    Several consumers (of other groups) may start and stop beside each other in one landing zone, so this never
+    takes a directory that is not an orphan: one still being set up has a dot name (``_own_directory``); one whose
+    ``owner.lock`` is gone, or is no longer the file locked here, is being removed by its owner or by another
+    recovery. The lock file is opened, never created."""
     root = store.root / "wal"
     if not root.is_dir():
         return 0
     known = {entry["batch_id"] for entry in read_manifest(store.root)[0]}
     recovered = 0
-    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
-        with open(directory / "owner.lock", "a") as lock:
+    for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        path = directory / "owner.lock"
+        try:
+            lock = open(path, "r+")
+        except FileNotFoundError:
+            continue
+        with lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live consumer owns it
+                if os.stat(path).st_ino != os.fstat(lock.fileno()).st_ino:
+                    continue
+            except (BlockingIOError, FileNotFoundError):
+                continue  # a live consumer owns it, or it went away meanwhile
             for segment in sorted(directory.glob("*.wal")):
                 recovered += compact_segment(store, segment, known)[0]  # the segment is read once
-            (directory / "owner.lock").unlink(missing_ok=True)
+            path.unlink()
             directory.rmdir()
     fsync_dir(root)
     return recovered
+
+
+def _own_directory(root: Path) -> tuple[Path, IO]:
+    """A new log directory under ``root``, named by start time and pid, and its ``owner.lock`` open and locked: made
+    under a dot name and renamed once locked, so that no other process's recovery can take it meanwhile. (A
+    process killed within that instant leaves an empty dot directory, which holds nothing.)"""
+    while True:
+        name = f"{time.time_ns():020d}-{os.getpid()}"
+        making = root / f".{name}"
+        try:
+            making.mkdir()
+        except FileExistsError:  # another log of this process, in the same nanosecond
+            continue
+        lock = open(making / "owner.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(making, root / name)
+        return root / name, lock
 
 
 class SegmentLog:
@@ -74,12 +108,9 @@ class SegmentLog:
         self.root.mkdir(parents=True, exist_ok=True)
         self.committed: list[CommittedBatch] = []
         self.recovered = recover_orphans(self.store)
-        self.dir = self.root / f"{time.time_ns():020d}-{os.getpid()}"
-        self.dir.mkdir()
+        self.dir, self._lock_file = _own_directory(self.root)
         if fsync:
             fsync_dir(self.root)
-        self._lock_file = open(self.dir / "owner.lock", "w")
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock = threading.Lock()
         self._failure: BaseException | None = None
         self._compact_queue: queue.Queue = queue.Queue()  # closed segment paths; None ends the compactor
@@ -124,14 +155,17 @@ class SegmentLog:
         for the next start to compact (``recover_orphans``), and this raises."""
         self._compact_queue.put(None)
         self._compactor.join()
-        self._lock_file.close()
         failure = write_error or self._failure
         if failure is not None:
+            self._lock_file.close()
             raise RuntimeError(f"landing log failed: {failure}")
-        for leftover in sorted(self.dir.glob("*.wal")):  # closed but never announced (the writer ran out of memory)
-            self._compact(leftover)
-        (self.dir / "owner.lock").unlink(missing_ok=True)
-        self.dir.rmdir()
+        try:  # removed while still locked, so that a starting consumer's recovery never races its removal
+            for leftover in sorted(self.dir.glob("*.wal")):  # closed but never announced (the writer ran out of memory)
+                self._compact(leftover)
+            (self.dir / "owner.lock").unlink()
+            self.dir.rmdir()
+        finally:
+            self._lock_file.close()
 
 
 class DurableLog(SegmentLog):
