@@ -203,6 +203,44 @@ def test_logs_starting_and_stopping_side_by_side_never_take_each_others_director
     assert not list((landing / "wal").iterdir())
 
 
+def test_a_batch_being_committed_is_never_repaired_twice(tmp_path, monkeypatch):
+    """A writer starting beside another (consumers of two groups in one data directory) repairs batches whose
+    manifest line a crash lost. A batch the other writer has renamed into place but not yet listed is not one:
+    the repair waits for that commit, and the manifest lists the batch once."""
+    import threading
+
+    import pyarrow as pa
+
+    import jushita_etl.landing.batches as batches
+
+    renamed, release = threading.Event(), threading.Event()
+    real_fsync_dir = batches.fsync_dir
+
+    def slow_fsync_dir(path):  # the committing writer pauses between its rename and its manifest line
+        real_fsync_dir(path)
+        renamed.set()
+        release.wait(10)
+
+    monkeypatch.setattr(batches, "fsync_dir", slow_fsync_dir)
+    landing = tmp_path / "landing"
+    committing, starting = batches.BatchStore(landing), batches.BatchStore(landing)
+    columns = [field for field in batches.LANDING_SCHEMA if field.name != "batch_id"]
+    row = {"mq_msg_id": "M1", "mq_topic": "T", "tags": "t", "keys": None, "queue_id": 0, "queue_offset": 0,
+           "born_timestamp": 0, "reconsume_times": 0, "body": b"{}", "received_at": 0}
+    table = pa.Table.from_pylist([row], schema=pa.schema(columns))
+    commit = threading.Thread(target=committing.commit, args=(table, "B1"))
+    commit.start()
+    assert renamed.wait(10)
+    repair = threading.Thread(target=starting.repair)
+    repair.start()
+    repair.join(0.5)
+    assert repair.is_alive(), "the repair went ahead while a batch was between its rename and its line"
+    release.set()
+    commit.join(10)
+    repair.join(10)
+    assert [entry["batch_id"] for entry in read_manifest(landing)[0]] == ["B1"]
+
+
 def test_durable_log_failure_raises_in_every_waiting_callback(tmp_path, monkeypatch):
     """A failed fsync must never acknowledge: every callback waiting on it raises (the broker redelivers)."""
     import threading

@@ -117,28 +117,32 @@ class BatchStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-            os.replace(tmp, final)
-            if self.fsync:
-                fsync_dir(self.batches)
+            size = tmp.stat().st_size
         except OSError as exc:  # a full disk, say: nothing half-written stays behind, and the error names the file
             tmp.unlink(missing_ok=True)
             raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from exc
-        batch = CommittedBatch(
-            batch_id=batch_id,
-            file=f"batches/{batch_id}.parquet",
-            rows=table.num_rows,
-            bytes=final.stat().st_size,
-            body_bytes=table.column("body").nbytes,
-            event_dates=event_dates_hint(table.column("body")),
-        )
-        try:
-            self._append_manifest(batch)
-        except OSError:  # not listed, so not landed: the source delivers it again
-            final.unlink(missing_ok=True)
-            raise
+        batch = CommittedBatch(batch_id=batch_id, file=f"batches/{batch_id}.parquet", rows=table.num_rows, bytes=size,
+                               body_bytes=table.column("body").nbytes, event_dates=event_dates_hint(table.column("body")))
+        with open(self.manifest, "ab") as manifest:
+            # Locked from the rename to the manifest line, so that another writer's repair() (a consumer of another
+            # group starting beside this one) never takes this batch for one whose line a crash lost.
+            fcntl.flock(manifest, fcntl.LOCK_EX)
+            try:
+                os.replace(tmp, final)
+                if self.fsync:
+                    fsync_dir(self.batches)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from exc
+            try:
+                self._append_manifest(manifest, batch)
+            except OSError:  # not listed, so not landed: the source delivers it again
+                final.unlink(missing_ok=True)
+                raise
         return batch
 
-    def _append_manifest(self, batch: CommittedBatch) -> None:
+    def _append_manifest(self, manifest, batch: CommittedBatch) -> None:
+        """Append the batch's line to the manifest, open for appending and locked (``flock``) by the caller."""
         line = orjson.dumps(
             {
                 "batch_id": batch.batch_id,
@@ -149,31 +153,32 @@ class BatchStore:
                 "committed_at": china_now().isoformat(sep=" ", timespec="seconds"),
             }
         ) + b"\n"
-        with open(self.manifest, "ab") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            end = fh.seek(0, os.SEEK_END)
-            try:
-                fh.write(line)
-                fh.flush()
-                if self.fsync:
-                    os.fsync(fh.fileno())
-            except OSError as exc:  # a line cut short would glue itself to the next one: cut it off
-                os.ftruncate(fh.fileno(), end)
-                raise OSError(exc.errno, exc.strerror or str(exc), str(self.manifest)) from exc
+        end = manifest.seek(0, os.SEEK_END)
+        try:
+            manifest.write(line)
+            manifest.flush()
+            if self.fsync:
+                os.fsync(manifest.fileno())
+        except OSError as exc:  # a line cut short would glue itself to the next one: cut it off
+            os.ftruncate(manifest.fileno(), end)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.manifest)) from exc
 
     def repair(self) -> list[str]:
-        """Record batches that were renamed into place but whose manifest line was lost in a crash."""
-        known = {entry["batch_id"] for entry in read_manifest(self.root)[0]}
+        """Record batches that were renamed into place but whose manifest line was lost in a crash. Under the
+        manifest's lock, which every commit holds from its rename to its line: a batch another writer is committing
+        is never taken for one."""
         repaired = []
-        for path in sorted(self.batches.glob("*.parquet")):
-            if path.stem not in known:
-                meta = pq.read_metadata(path)
-                body = pq.read_table(path, columns=["body"]).column("body")
-                self._append_manifest(
-                    CommittedBatch(path.stem, f"batches/{path.name}", meta.num_rows, path.stat().st_size,
-                                   body.nbytes, event_dates_hint(body))
-                )
-                repaired.append(path.stem)
+        with open(self.manifest, "ab") as manifest:
+            fcntl.flock(manifest, fcntl.LOCK_EX)
+            known = {entry["batch_id"] for entry in read_manifest(self.root)[0]}
+            for path in sorted(self.batches.glob("*.parquet")):
+                if path.stem not in known:
+                    meta = pq.read_metadata(path)
+                    body = pq.read_table(path, columns=["body"]).column("body")
+                    self._append_manifest(manifest, CommittedBatch(
+                        path.stem, f"batches/{path.name}", meta.num_rows, path.stat().st_size, body.nbytes,
+                        event_dates_hint(body)))
+                    repaired.append(path.stem)
         for leftover in self.batches.glob("*.tmp"):
             # Never renamed, so never visible, and its source delivers it again. Another live writer's
             # file in progress is left alone.
