@@ -16,9 +16,12 @@ import errno
 import fcntl
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO
 
 import orjson
 import pyarrow as pa
@@ -123,10 +126,9 @@ class BatchStore:
             raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from exc
         batch = CommittedBatch(batch_id=batch_id, file=f"batches/{batch_id}.parquet", rows=table.num_rows, bytes=size,
                                body_bytes=table.column("body").nbytes, event_dates=event_dates_hint(table.column("body")))
-        with open(self.manifest, "ab") as manifest:
-            # Locked from the rename to the manifest line, so that another writer's repair() (a consumer of another
-            # group starting beside this one) never takes this batch for one whose line a crash lost.
-            fcntl.flock(manifest, fcntl.LOCK_EX)
+        # Locked from the rename to the manifest line, so that another writer's repair() (a consumer of another group
+        # starting beside this one) never takes this batch for one whose line a crash lost.
+        with self._locked_manifest() as manifest:
             try:
                 os.replace(tmp, final)
                 if self.fsync:
@@ -141,8 +143,15 @@ class BatchStore:
                 raise
         return batch
 
-    def _append_manifest(self, manifest, batch: CommittedBatch) -> None:
-        """Append the batch's line to the manifest, open for appending and locked (``flock``) by the caller."""
+    @contextmanager
+    def _locked_manifest(self) -> Iterator[IO[bytes]]:
+        """The manifest, open for appending and locked (``flock``): appends, and a repair's look at the batches."""
+        with open(self.manifest, "ab") as manifest:
+            fcntl.flock(manifest, fcntl.LOCK_EX)
+            yield manifest
+
+    def _append_manifest(self, manifest: IO[bytes], batch: CommittedBatch) -> None:
+        """Append the batch's line to the manifest (``_locked_manifest``)."""
         line = orjson.dumps(
             {
                 "batch_id": batch.batch_id,
@@ -168,8 +177,7 @@ class BatchStore:
         manifest's lock, which every commit holds from its rename to its line: a batch another writer is committing
         is never taken for one."""
         repaired = []
-        with open(self.manifest, "ab") as manifest:
-            fcntl.flock(manifest, fcntl.LOCK_EX)
+        with self._locked_manifest() as manifest:
             known = {entry["batch_id"] for entry in read_manifest(self.root)[0]}
             for path in sorted(self.batches.glob("*.parquet")):
                 if path.stem not in known:
