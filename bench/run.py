@@ -173,13 +173,13 @@ def fresh_instance(home: Path, python: str = sys.executable, config: Path = ROOT
 BUILD_RSS: list[float] = []  # peak RSS MB of every build() call, in order
 
 
-def build(data: Path, home: Path) -> float:
-    """One `jushita-etl build` on the instance at ``home`` (made by fresh_instance). The disk's dirty pages are
-    written back first: what the benchmark wrote just before (a restored history, a landed day) would otherwise be
-    written back during the build and charged to it."""
+def build(data: Path, home: Path, cli: list[str] = CLI) -> float:
+    """One `jushita-etl build` (``cli``: this project's, or the baseline's command) on the instance at ``home``
+    (made by fresh_instance). The disk's dirty pages are written back first: what the benchmark wrote just before
+    (a restored history, a landed day) would otherwise be written back during the build and charged to it."""
     os.sync()
     stolen = stolen_cpu_seconds()
-    seconds, rss, out, cpu = child([*CLI, "build", "--data-dir", str(data)], env={"DAGSTER_HOME": str(home)})
+    seconds, rss, out, cpu = child([*cli, "build", "--data-dir", str(data)], env={"DAGSTER_HOME": str(home)})
     BUILD_STEAL.append(stolen_cpu_seconds() - stolen)
     if "reconciliation holds" not in out:
         raise RuntimeError(f"build did not reconcile:\n{out}")
@@ -271,14 +271,9 @@ def bench_baseline(n: int, runs: int = 3) -> None:
             (theirs / "warehouse.duckdb").unlink(missing_ok=True)
             home = WORK / "home-baseline"
             fresh_instance(home, python=str(python), config=WORK / "baseline-src" / "dagster_home")
-            os.sync()
             # its own command (python -m would import this project's package from the working directory)
-            seconds, _, out, used = child([str(python.parent / "jushita-etl"), "build", "--data-dir", str(theirs)],
-                                          env={"DAGSTER_HOME": str(home)})
-            if "reconciliation holds" not in out:
-                raise RuntimeError(f"the baseline build did not reconcile:\n{out}")
-            times[engine].append(seconds)
-            cpu[engine].append(used)
+            times[engine].append(build(theirs, home, cli=[str(python.parent / "jushita-etl")]))
+            cpu[engine].append(BUILD_CPU[-1])
     # this project's build statements alone (no Dagster, no lake: a DuckDB file), under each DuckDB, interleaved
     statements: dict[str, list[float]] = {engine: [] for engine in BASELINE_ENGINES}
     scratch = WORK / "baseline-statements"
