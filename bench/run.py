@@ -12,8 +12,8 @@ Sections (all on this machine, in one run):
                time, peak RSS, the scenario step's share, a no-op build
   maintenance  200 micro-batches through the warehouse steps (ingest, events, facts, scenarios, publish), then the
                hourly maintenance: data files and snapshots before and after
-  intraday     one day landed in 10 arrival-ordered micro-batches, a build after each; then the same again while
-               an analyst queries fact_orders in a loop (what reads cost the builds, query latency during builds)
+  intraday     one day landed in 10 arrival-ordered micro-batches, a build after each, three rounds; then once again
+               while an analyst queries fact_orders in a loop (what reads cost the builds, query latency during builds)
   dlt          our land+build vs dlt merge (dict rows) and dlt raw Arrow append, same corpus
   mq           real RocketMQ client via the dev broker: publish->landed rate, consume-thread sweep, latency
   live         the operator's mode: dev broker, `jushita-etl ui` (consume and landing sensors, unattended), one day
@@ -432,26 +432,40 @@ def intraday_builds(name: str, lines: list[bytes], chunks: int, analyst: bool) -
     return times, json.loads(reader.communicate(timeout=120)[0].strip().splitlines()[-1])
 
 
-def bench_intraday(chunks: int = 10) -> None:
-    """One day in ``chunks`` arrival-ordered micro-batches, a build after each: first alone (the issue's target:
-    the last build within 1.2x of the first), then again on an empty warehouse while an analyst queries
-    fact_orders in a loop (what the reads cost the builds, and how fast the reads are while builds run)."""
+def bench_intraday(chunks: int = 10, rounds: int = 3) -> None:
+    """One day in ``chunks`` arrival-ordered micro-batches, a build after each: first alone, ``rounds`` times (the
+    issue's target: the last build within 1.2x of the first; one build's time here moves by a third within an hour,
+    so one pair of builds says little and the target is judged on the median of the rounds' ratios), then once more
+    on an empty warehouse while an analyst queries fact_orders in a loop (what the reads cost the builds, and how
+    fast the reads are while builds run)."""
     day = simulate(WORK / "day-31.jsonl", 31_800, start="2026-10-31", days=1, seed=32)
     lines = day.read_bytes().splitlines(keepends=True)
-    alone, _ = intraday_builds("intraday", lines, chunks, analyst=False)
-    cpu = BUILD_CPU[-chunks:]
+    alone, cpu = [], []
+    for _ in range(rounds):
+        alone.append(intraday_builds("intraday", lines, chunks, analyst=False)[0])
+        cpu.append(BUILD_CPU[-chunks:])
     shared, reads = intraday_builds("intraday-read", lines, chunks, analyst=True)
     shared_cpu = BUILD_CPU[-chunks:]
     latencies = sorted(reads["latencies"])
-    report("intraday", chunks=chunks, deliveries=len(lines), builds_seconds=[round(t, 2) for t in alone],
-           last_to_first=round(alone[-1] / alone[0], 2), builds_cpu_seconds=[round(c, 2) for c in cpu],
-           last3_to_first3=round(sum(alone[-3:]) / sum(alone[:3]), 2),
+    ratios = [times[-1] / times[0] for times in alone]
+    by_position = [statistics.median(times[i] for times in alone) for i in range(chunks)]
+    report("intraday", chunks=chunks, rounds=rounds, deliveries=len(lines),
+           builds_seconds=[[round(t, 2) for t in times] for times in alone],
+           builds_cpu_seconds=[[round(c, 2) for c in round_cpu] for round_cpu in cpu],
+           last_to_first_each_round=[round(r, 2) for r in ratios],
+           last_to_first=round(statistics.median(ratios), 2),
+           median_builds_seconds=[round(t, 2) for t in by_position],
+           last_to_first_of_medians=round(by_position[-1] / by_position[0], 2),
+           last3_to_first3_each_round=[round(sum(t[-3:]) / sum(t[:3]), 2) for t in alone],
+           cpu_last_to_first_each_round=[round(c[-1] / c[0], 2) for c in cpu],
            with_analyst_builds_seconds=[round(t, 2) for t in shared],
            with_analyst_builds_cpu_seconds=[round(c, 2) for c in shared_cpu],
-           with_analyst_build_cost=round(statistics.median(shared) / statistics.median(alone), 2),
+           with_analyst_build_cost=round(statistics.median(shared) / statistics.median(by_position), 2),
            analyst_queries=len(latencies), analyst_errors=reads["errors"],
            analyst_query_p50_ms=round(1000 * statistics.median(latencies), 1) if latencies else None,
            analyst_query_p99_ms=round(1000 * latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
+           method=f"{rounds} rounds of the {chunks} builds alone, each on an empty warehouse and a fresh instance; "
+                  "last_to_first is the median of the rounds' ratios",
            target="last build within 1.2x of the first; analysts never fail or wait for a build")
 
 
@@ -1161,7 +1175,7 @@ def main() -> int:
     if "maintenance" in sections:
         bench_maintenance(20 if args.quick else 200)
     if "intraday" in sections:
-        bench_intraday()
+        bench_intraday(rounds=1 if args.quick else 3)
     if "dlt" in sections:
         bench_dlt(n, 2_000 if args.quick else 30_000)
     if "mq" in sections:
