@@ -211,6 +211,44 @@ def test_publishing_rewrites_the_dirty_key_files_whose_rows_the_refolds_deleted(
     assert live == 1 and stored <= live  # no deleted key is left for every later refold to read again
 
 
+def test_maintenance_keeps_every_recent_snapshot_and_each_pass_state_older(tmp_path):
+    p = paths(tmp_path)
+    settings = lake_settings(p)
+
+    def pinned_digest(snapshot):
+        pinned = lake.connection(settings, internal=True)
+        lake.attach(pinned, settings, read_only=True, snapshot=snapshot)
+        pinned.execute("USE lake")
+        return digest(pinned)
+
+    micro_batch(p, trades(0, 20), "recent")
+    with db.writer(p) as conn:
+        snapshots = maintenance.counts(conn)[1]
+        maintenance.maintain(conn, timedelta(days=7))  # everything is younger than the fine window: nothing expires
+        assert maintenance.counts(conn)[1] > snapshots
+    states = {}
+    for hour in range(3):  # three passes an "hour" apart (no fine window), three builds before each
+        for i in range(3):
+            micro_batch(p, trades(1000 * (3 * hour + i + 1), 20), f"h{hour}-{i}")
+        with db.writer(p) as conn:
+            before = maintenance.counts(conn)[1]
+            maintenance.maintain(conn, timedelta(days=7), fine=timedelta(0))
+            states[lake.published_snapshot(conn)] = digest(jushita_etl.connect(tmp_path))
+            after = maintenance.counts(conn)[1]
+        assert after < before
+    # each pass's state and its publish commit are all that is left; the builds' snapshots between them are gone
+    assert after <= 2 * (len(states) + 1)
+    for snapshot, state in states.items():
+        assert pinned_digest(snapshot) == state  # time travel to any pass's state reads that build's rows
+    last_state = digest(jushita_etl.connect(tmp_path))
+    # a build that stopped after its ingest: a pass publishes nothing of it
+    land_files([str(write_replay(tmp_path / "c.jsonl", trades(50_000, 20)))], p.landing, quiet=True)
+    with db.writer(p) as conn:
+        steps.ingest(conn, p)
+        maintenance.maintain(conn, timedelta(days=7), fine=timedelta(0))
+    assert digest(jushita_etl.connect(tmp_path)) == last_state
+
+
 def test_maintenance_bounds_files_and_snapshots_and_changes_no_row(tmp_path):
     p = paths(tmp_path)
     for i in range(12):

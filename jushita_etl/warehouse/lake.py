@@ -98,10 +98,11 @@ def current_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int
     return conn.execute(f"SELECT id FROM {alias}.current_snapshot()").fetchone()[0]
 
 
-def publish(conn: duckdb.DuckDBPyConnection) -> int:
+def publish(conn: duckdb.DuckDBPyConnection, *, message: str | None = None) -> int:
     """Make the state the writer has committed so far the one analysts read: records its snapshot in
     ``etl.published``, and its reconciliation (sql/internal/reconciliation.sql, counted in the same transaction) in
-    ``etl.reconciliations``. Returns that snapshot.
+    ``etl.reconciliations``. Returns that snapshot. ``message``: the publish commit's commit message in DuckLake
+    (maintenance marks the states it keeps with it).
 
     First, in a commit of its own (DuckLake commits a compaction alone), the files of ``etl.dirty_keys`` whose
     rows the build's refolds deleted are rewritten without them: DuckLake marks deleted rows in delete files and
@@ -111,6 +112,9 @@ def publish(conn: duckdb.DuckDBPyConnection) -> int:
     conn.execute(f"CALL ducklake_rewrite_data_files({sql.literal(ALIAS)}, 'dirty_keys', schema => 'etl')")
     conn.execute("BEGIN TRANSACTION")
     try:
+        if message:
+            conn.execute("CALL ducklake_set_commit_message($alias, 'jushita-etl', $message)",
+                         {"alias": ALIAS, "message": message})
         snapshot = current_snapshot(conn)
         conn.execute("INSERT INTO etl.published VALUES ($snapshot, now()::TIMESTAMP)", {"snapshot": snapshot})
         conn.execute(f"INSERT INTO etl.reconciliations SELECT $snapshot, * FROM (\n{sql.load('internal/reconciliation')}\n)",

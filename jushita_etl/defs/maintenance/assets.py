@@ -1,5 +1,5 @@
-"""Lakehouse upkeep in the writer's lane: rewrite partly deleted files, merge small files, expire old snapshots,
-delete unneeded files."""
+"""Lakehouse upkeep in the writer's lane: rewrite partly deleted files, merge small files, publish the compacted
+state, thin the snapshots, delete unneeded files."""
 
 import dagster as dg
 
@@ -9,9 +9,10 @@ from jushita_etl.warehouse import maintenance
 
 @dg.asset(group_name="maintenance", kinds={"ducklake"}, pool=WAREHOUSE_POOL,
           description="The lakehouse's data files and snapshots, kept bounded: files a fifth or more deleted by the "
-          "refolds rewritten, adjacent small files merged, snapshots "
-          "older than the retention ($JUSHITA_LAKE_RETENTION_DAYS, default 7 days of time travel) expired except "
-          "the published one, and files no snapshot needs deleted.")
+          "refolds rewritten, adjacent small files merged, the compacted state published, the snapshots thinned "
+          "(every one of the last hour; before that each pass's published state, up to the retention: "
+          "$JUSHITA_LAKE_RETENTION_DAYS, default 7 days of time travel; never the published one), and files no "
+          "snapshot needs deleted.")
 def lake_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.writer() as conn:
         report = maintenance.maintain(conn)
