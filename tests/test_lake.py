@@ -20,6 +20,7 @@ import jushita_etl
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import lake as lake_settings, paths
 from jushita_etl.warehouse import db, extensions, lake, maintenance, pipeline, steps
+from jushita_etl.warehouse.plan import plan
 
 CLI = [sys.executable, "-m", "jushita_etl.cli"]
 
@@ -266,3 +267,30 @@ def test_maintenance_bounds_files_and_snapshots_and_changes_no_row(tmp_path):
     # the old reader's snapshot is gone: a clear error, never rows of another state
     with pytest.raises(duckdb.Error, match="[Ss]napshot"):
         old_reader.execute("SELECT count(*) FROM trade_events").fetchone()
+
+
+def test_the_maintenance_job_publishes_the_compacted_build_and_leaves_nothing_to_build(tmp_path, instance):
+    """lake_files as its schedule runs it: readers move to the merged files of the same rows, and the landing
+    sensor's planner finds nothing to build after it (the pass's commits are published)."""
+    import dagster as dg
+
+    from jushita_etl.build import run_build
+    from jushita_etl.defs.maintenance.assets import lake_files
+    from jushita_etl.defs.resources import WarehouseResource
+
+    p = paths(tmp_path)
+    for i in range(3):
+        land_files([str(write_replay(tmp_path / f"t{i}.jsonl", trades(1000 * i, 20)))], p.landing, quiet=True)
+        run_build(p, instance=instance)
+    before = digest(jushita_etl.connect(tmp_path))
+    with db.writer(p) as conn:
+        published = lake.published_snapshot(conn)
+    result = dg.materialize([lake_files], instance=instance,
+                            resources={"warehouse": WarehouseResource(data_dir=str(p.data_dir))})
+    assert result.success
+    metadata = result.asset_materializations_for_node("lake_files")[0].metadata
+    assert metadata["files"].value < metadata["files_before"].value
+    assert digest(jushita_etl.connect(tmp_path)) == before
+    with db.writer(p) as conn:
+        assert lake.published_snapshot(conn) > published
+        assert not plan(conn, p.landing).anything
