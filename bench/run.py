@@ -12,6 +12,8 @@ Sections (all on this machine, in one run):
                time, peak RSS, the scenario step's share, a no-op build
   maintenance  200 micro-batches through the warehouse steps (ingest, events, facts, scenarios, publish), then the
                hourly maintenance: data files and snapshots before and after
+  catalog      150 micro-batches, a maintenance pass every 25 at the default 7-day retention, with the thinning of
+               the snapshots and without: the catalog's rows after each pass, the builds' median between passes
   intraday     one day landed in 10 arrival-ordered micro-batches, a build after each, three rounds; then once again
                while an analyst queries fact_orders in a loop (what reads cost the builds, query latency during builds)
   dlt          our land+build vs dlt merge (dict rows) and dlt raw Arrow append, same corpus
@@ -511,6 +513,58 @@ def bench_maintenance(batches: int = 200) -> None:
     out = child([sys.executable, "-c", MAINTENANCE_CODE, str(data), str(day), str(batches)])[2]
     report("maintenance", **json.loads(out.strip().splitlines()[-1]),
            target="file and snapshot counts bounded after 200 micro-batches")
+
+
+CATALOG_CODE = """
+import json, sys, time
+from pathlib import Path
+from datetime import timedelta
+from jushita_etl.landing.replay import land_files
+from jushita_etl.settings import paths
+from jushita_etl.warehouse import db, maintenance, pipeline
+data, feed, batches, every, thinned = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+lines = feed.read_bytes().splitlines(keepends=True)
+size = -(-len(lines) // batches)
+p = paths(data)
+seconds, passes = [], []
+meta = "__ducklake_metadata_lake"
+for i in range(batches):
+    part = data.parent / "catalog-chunk.jsonl"
+    part.write_bytes(b"".join(lines[i * size:(i + 1) * size]))
+    land_files([str(part)], p.landing, quiet=True)
+    started = time.perf_counter()
+    pipeline.build_without_dagster(p)
+    seconds.append(time.perf_counter() - started)
+    if (i + 1) % every == 0:
+        with db.writer(p) as conn:
+            # each pass stands for an hour: with thinning, nothing younger is kept but the passes' states; without,
+            # every snapshot is kept (all are younger than the 7-day retention), as before thinning
+            maintenance.maintain(conn, timedelta(days=7), fine=timedelta(0) if thinned else timedelta(days=7))
+            rows = conn.execute(f"SELECT (SELECT count(*) FROM {meta}.ducklake_snapshot), "
+                                f"(SELECT count(*) FROM {meta}.ducklake_data_file), "
+                                f"(SELECT count(*) FROM {meta}.ducklake_file_column_stats)").fetchone()
+        passes.append({"after_batches": i + 1, "snapshots": rows[0], "file_rows": rows[1], "stats_rows": rows[2],
+                       "builds_seconds_median": round(sorted(seconds[-every:])[every // 2], 3)})
+print(json.dumps({"passes": passes}))
+"""
+
+
+def bench_catalog(batches: int = 150, every: int = 25) -> None:
+    """The catalog's growth under the default 7-day retention: ``batches`` micro-batches of one day through the
+    warehouse steps, a maintenance pass every ``every`` (each standing for an hourly pass), with the thinning (each
+    pass's state kept, the snapshots between passes expired) and without it (every snapshot kept): the catalog's
+    snapshot, file and column-stats rows after each pass, and the builds' median between passes. DuckDB scans the
+    SQLite catalog's tables whole for every statement, so the rows kept are what every later build pays for."""
+    day = simulate(WORK / "day-31.jsonl", 31_800, start="2026-10-31", days=1, seed=32)
+    for thinned in (True, False):
+        data = WORK / "catalog" / ("thinned" if thinned else "every-snapshot") / "data"
+        shutil.rmtree(data.parent, ignore_errors=True)
+        data.parent.mkdir(parents=True)
+        out = child([sys.executable, "-c", CATALOG_CODE, str(data), str(day), str(batches), str(every),
+                     "1" if thinned else "0"])[2]
+        passes = json.loads(out.strip().splitlines()[-1])["passes"]
+        report("catalog", **{("thinned" if thinned else "every_snapshot_kept"): passes})
+    report("catalog", target="catalog rows grow with the passes kept, not with the builds")
 
 
 def bench_dlt(n: int, merge_n: int, runs: int = 3) -> None:
@@ -1151,7 +1205,8 @@ def _free_port() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="simulator,landing,build,baseline,history,maintenance,intraday,dlt,mq")
+    parser.add_argument("--sections",
+                        default="simulator,landing,build,baseline,history,maintenance,catalog,intraday,dlt,mq")
     parser.add_argument("--histories", default="1000000,5000000", help="history sizes for the history section")
     parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that the benchmark runs")
@@ -1176,6 +1231,8 @@ def main() -> int:
         bench_maintenance(20 if args.quick else 200)
     if "intraday" in sections:
         bench_intraday(rounds=1 if args.quick else 3)
+    if "catalog" in sections:
+        bench_catalog(50 if args.quick else 150)
     if "dlt" in sections:
         bench_dlt(n, 2_000 if args.quick else 30_000)
     if "mq" in sections:

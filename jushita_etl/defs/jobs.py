@@ -48,4 +48,4 @@ warehouse_job = dg.define_asset_job(
 
 
 maintenance_job = dg.define_asset_job("maintenance_job", selection=dg.AssetSelection.assets(lake_files),
-                                      description="Merge, expire and clean up the lakehouse.")
+                                      description="Merge, publish, thin the snapshots and clean up the lakehouse.")
