@@ -17,6 +17,7 @@ from jushita_etl.definitions import defs
 from jushita_etl.holder import try_hold
 from jushita_etl.mq.consume import ConsumerBusy, hold_group
 from jushita_etl.settings import paths
+from jushita_etl.warehouse import db, steps
 
 
 def test_definitions_load():
@@ -87,6 +88,23 @@ def test_landing_sensor_requests_one_build_over_the_planned_dates(tmp_path, inst
 
     run_build(paths(tmp_path), instance=instance)
     assert isinstance(tick(), dg.SkipReason)  # nothing left to plan
+
+    # a build under way, seen between its commits (its ingest done, nothing folded or published yet): its own
+    # work, no second run; a new batch still makes one, and what a run leaves is planned once it has ended
+    land_files([str(write_replay(tmp_path / "g.jsonl", records[:1] + [delivery(envelope(
+        "taobao_trade_TradeCreate", {"tid": 2}, pub_time="2026-11-11 10:00:00"))]))], tmp_path / "landing", quiet=True)
+    with db.writer(paths(tmp_path)) as conn:
+        steps.ingest(conn, paths(tmp_path))
+    running = instance.add_run(dg.DagsterRun(job_name="warehouse_job", status=dg.DagsterRunStatus.STARTED))
+    assert isinstance(tick(), dg.SkipReason)
+    land_files([str(write_replay(tmp_path / "h.jsonl", [delivery(envelope(
+        "taobao_trade_TradeCreate", {"tid": 3}, pub_time="2026-11-12 10:00:00"))]))], tmp_path / "landing", quiet=True)
+    assert isinstance(tick(), dg.RunRequest)
+    instance.delete_run(running.run_id)
+    run_build(paths(tmp_path), instance=instance)
+    with db.writer(paths(tmp_path)) as conn:
+        conn.execute("INSERT INTO etl.dirty_keys SELECT 'trade', 1, NULL")  # a refold a failed run left
+    assert isinstance(tick(), dg.RunRequest)
 
 
 def test_consume_sensor(instance):

@@ -4,13 +4,15 @@ Each tick asks the planner (warehouse/plan.py, the same one `jushita-etl build` 
 landed batches, event changes to report, keys to refold, an unpublished commit. If there is, and no build is already waiting
 to start, it requests one run of warehouse_job (ingest, events, facts, scenarios, checks, publish) over the event
 dates of the plan; while a run is waiting, ticks leave the work to it, so at most one run is queued however fast
-data lands. No cursor: a CLI build in between simply leaves nothing to plan.
+data lands. While a build or a maintenance pass runs, only new batches make a run: the rest of what a tick sees then
+(the run's own commits not yet published, its keys not yet refolded) is the running one's to finish, and whatever
+it leaves is planned at the first tick after it. No cursor: a CLI build in between simply leaves nothing to plan.
 """
 
 
 import dagster as dg
 
-from jushita_etl.defs.jobs import facts_job, warehouse_job
+from jushita_etl.defs.jobs import facts_job, maintenance_job, warehouse_job
 from jushita_etl.defs.landing.checks import freshness_checks
 from jushita_etl.defs.partitions import partition_key_for
 from jushita_etl.defs.resources import WarehouseResource
@@ -18,6 +20,7 @@ from jushita_etl.defs.resources import WarehouseResource
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+WRITING_JOBS = [warehouse_job.name, facts_job.name, maintenance_job.name]
 
 freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
 """Evaluates the freshness check of ``raw_messages`` (deliveries keep arriving)."""
@@ -33,6 +36,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
     plan = warehouse.plan()
     if not plan.anything:
         return dg.SkipReason("nothing new to build")
+    if not plan.new_batches and any(run.job_name in WRITING_JOBS for run in context.instance.get_runs(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))):
+        return dg.SkipReason("a run writing the warehouse is under way; it publishes what it committed")
     tags = {"jushita/new_batches": str(plan.new_batches)}
     if not plan.dates:  # redeliveries only, keys to refold, or an unpublished commit: no event partition changes
         return dg.RunRequest(job_name=facts_job.name, tags=tags)
