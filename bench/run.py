@@ -471,25 +471,32 @@ def bench_intraday(chunks: int = 10, rounds: int = 3) -> None:
            target="last build within 1.2x of the first; analysts never fail or wait for a build")
 
 
-MAINTENANCE_CODE = """
+MICRO_BATCH_CODE = """
 import json, sys, time
+from datetime import timedelta
 from pathlib import Path
 from jushita_etl.landing.replay import land_files
 from jushita_etl.settings import paths
 from jushita_etl.warehouse import db, maintenance, pipeline
-from datetime import timedelta
 data, feed, batches = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 lines = feed.read_bytes().splitlines(keepends=True)
 size = -(-len(lines) // batches)
 p = paths(data)
-seconds = []
-for i in range(batches):
-    part = data.parent / "maintenance-chunk.jsonl"
+
+
+def micro_batch(i):
+    part = data.parent / "micro-batch.jsonl"
     part.write_bytes(b"".join(lines[i * size:(i + 1) * size]))
     land_files([str(part)], p.landing, quiet=True)
     started = time.perf_counter()
     pipeline.build_without_dagster(p)
-    seconds.append(time.perf_counter() - started)
+    return time.perf_counter() - started
+"""
+"""The child's part shared by the maintenance and catalog sections: the feed in ``batches`` slices, ``micro_batch(i)``
+lands the i-th and builds it through the warehouse steps (no Dagster), returning the seconds."""
+
+MAINTENANCE_CODE = MICRO_BATCH_CODE + """
+seconds = [micro_batch(i) for i in range(batches)]
 with db.writer(p) as conn:
     before = maintenance.counts(conn)
     report = maintenance.maintain(conn, timedelta(0))  # the published snapshot is kept whatever the retention
@@ -515,26 +522,12 @@ def bench_maintenance(batches: int = 200) -> None:
            target="file and snapshot counts bounded after 200 micro-batches")
 
 
-CATALOG_CODE = """
-import json, sys, time
-from pathlib import Path
-from datetime import timedelta
-from jushita_etl.landing.replay import land_files
-from jushita_etl.settings import paths
-from jushita_etl.warehouse import db, maintenance, pipeline
-data, feed, batches, every, thinned = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
-lines = feed.read_bytes().splitlines(keepends=True)
-size = -(-len(lines) // batches)
-p = paths(data)
+CATALOG_CODE = MICRO_BATCH_CODE + """
+every, thinned = int(sys.argv[4]), sys.argv[5] == "1"
 seconds, passes = [], []
 meta = "__ducklake_metadata_lake"
 for i in range(batches):
-    part = data.parent / "catalog-chunk.jsonl"
-    part.write_bytes(b"".join(lines[i * size:(i + 1) * size]))
-    land_files([str(part)], p.landing, quiet=True)
-    started = time.perf_counter()
-    pipeline.build_without_dagster(p)
-    seconds.append(time.perf_counter() - started)
+    seconds.append(micro_batch(i))
     if (i + 1) % every == 0:
         with db.writer(p) as conn:
             # each pass stands for an hour: with thinning, nothing younger is kept but the passes' states; without,
