@@ -499,8 +499,10 @@ MAINTENANCE_CODE = MICRO_BATCH_CODE + """
 seconds = [micro_batch(i) for i in range(batches)]
 with db.writer(p) as conn:
     before = maintenance.counts(conn)
-    report = maintenance.maintain(conn, timedelta(0))  # the published snapshot is kept whatever the retention
-    second = maintenance.maintain(conn, timedelta(0))  # the files the first pass merged away are deleted now
+    # no retention, no fine window: only the published snapshot is kept; the second pass deletes the files the
+    # first one merged away
+    report = maintenance.maintain(conn, timedelta(0), fine=timedelta(0))
+    second = maintenance.maintain(conn, timedelta(0), fine=timedelta(0))
     after = maintenance.counts(conn)
 files_on_disk = sum(1 for _ in (p.lake_dir / "data").rglob("*.parquet"))
 print(json.dumps({"batches": batches, "first_batch_seconds": round(seconds[0], 3),

@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def test_maintenance_compacts_the_fact_files_that_refolds_deleted_rows_from(tmp_
     before = digest(jushita_etl.connect(tmp_path))
     with db.writer(p) as conn:
         assert live_files(conn, "fact_orders")[0] == 6  # each build's file, half of every older one's rows deleted
-        maintenance.maintain(conn, timedelta(0))
+        maintenance.maintain(conn, timedelta(0), fine=timedelta(0))
         assert live_files(conn, "fact_orders")[0] <= 2  # the merge alone merges no file with deletes
     assert digest(jushita_etl.connect(tmp_path)) == before
 
@@ -259,14 +260,32 @@ def test_maintenance_bounds_files_and_snapshots_and_changes_no_row(tmp_path):
     before = digest(jushita_etl.connect(tmp_path))
     with db.writer(p) as conn:
         files_before, snapshots_before = maintenance.counts(conn)
-        maintenance.maintain(conn, timedelta(0))
-        maintenance.maintain(conn, timedelta(0))
+        maintenance.maintain(conn, timedelta(0), fine=timedelta(0))
+        maintenance.maintain(conn, timedelta(0), fine=timedelta(0))
         files_after, snapshots_after = maintenance.counts(conn)
     assert files_after < files_before and snapshots_after < 10 < snapshots_before
     assert digest(jushita_etl.connect(tmp_path)) == before
     # the old reader's snapshot is gone: a clear error, never rows of another state
     with pytest.raises(duckdb.Error, match="[Ss]napshot"):
         old_reader.execute("SELECT count(*) FROM trade_events").fetchone()
+
+
+def test_a_pass_keeps_the_state_readers_were_on_until_the_fine_window_has_passed_since(tmp_path):
+    p = paths(tmp_path)
+    micro_batch(p, trades(0, 20), "a")
+    micro_batch(p, trades(1000, 20), "b")
+    reader = jushita_etl.connect(tmp_path)  # on build b's state, which the pass below replaces
+    state = digest(reader)
+    fine = timedelta(seconds=1)
+    time.sleep(1.5)  # build b's snapshots are older than the fine window
+    with db.writer(p) as conn:
+        maintenance.maintain(conn, timedelta(days=7), fine=fine)
+    assert digest(reader) == state  # it stopped being the published one only now
+    time.sleep(1.5)
+    with db.writer(p) as conn:
+        maintenance.maintain(conn, timedelta(days=7), fine=fine)
+    with pytest.raises(duckdb.Error, match="[Ss]napshot"):
+        digest(reader)  # replaced longer ago than the fine window: a clear error, never rows of another state
 
 
 def test_the_maintenance_job_publishes_the_compacted_build_and_leaves_nothing_to_build(tmp_path, instance):

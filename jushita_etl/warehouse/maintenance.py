@@ -17,9 +17,10 @@ SQLite), so every statement of every build pays for every file row kept. Builds 
 snapshots made each build slower by the hour; the passes' states see few files each (the merged ones), so the catalog
 grows with the passes kept, not with the builds.
 
-The published snapshot is never expired, however old (an idle warehouse still has one state to read). A reader
-pinned to a snapshot that was expired gets DuckLake's error (``No snapshot found at version N``), never wrong rows;
-it reconnects to read the current build.
+The published snapshot is never expired, however old (an idle warehouse still has one state to read), nor one
+that was the published one less than FINE_WINDOW ago, whatever the retention (readers may still be on it). A reader pinned to a snapshot
+that was expired gets DuckLake's error (``No snapshot found at version N``), never wrong rows; it reconnects to read
+the current build.
 """
 
 from __future__ import annotations
