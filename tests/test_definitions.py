@@ -2,6 +2,7 @@
 
 import threading
 import time
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -9,6 +10,7 @@ from support import delivery, envelope, write_replay
 
 from jushita_etl.landing.replay import land_files
 from jushita_etl.defs.landing.checks import CONSUMER_CHECK
+from jushita_etl.defs.landing import sensors
 from jushita_etl.defs.landing.sensors import landing_sensor
 from jushita_etl.defs.mq.jobs import CONSUMING_UNTIL_TAG, HANDOVER_LEAD, REPLACES_TAG
 from jushita_etl.defs.mq.sensors import consume_sensor
@@ -46,7 +48,7 @@ def test_every_table_asset_has_its_sql_file():
 
 
 def test_dates_outside_the_partition_set_belong_to_its_end_partitions():
-    from datetime import date, timedelta
+    from datetime import date
 
     from jushita_etl.defs.partitions import DAILY, partition_key_for
 
@@ -58,7 +60,7 @@ def test_dates_outside_the_partition_set_belong_to_its_end_partitions():
     assert partition_key_for(last + timedelta(days=3)) == keys[-1]  # and the last every day after
 
 
-def test_landing_sensor_requests_one_build_over_the_planned_dates(tmp_path, instance):
+def test_landing_sensor_requests_one_build_over_the_planned_dates(tmp_path, instance, monkeypatch):
     """The sensor plans from the warehouse's own state, as `jushita-etl build` does: nothing landed, no run; new
     batches, one warehouse_job run over their event dates; no second run while one waits to start; and nothing
     once a build (here the CLI's) has done the work."""
@@ -96,15 +98,18 @@ def test_landing_sensor_requests_one_build_over_the_planned_dates(tmp_path, inst
     with db.writer(paths(tmp_path)) as conn:
         steps.ingest(conn, paths(tmp_path))
     running = instance.add_run(dg.DagsterRun(job_name="warehouse_job", status=dg.DagsterRunStatus.STARTED))
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason) and "under way" in skipped.skip_message
+    monkeypatch.setattr(sensors, "UNDER_WAY_AT_MOST", timedelta(0))  # started "long ago": its process is gone
+    assert isinstance(tick(), dg.RunRequest)
+    monkeypatch.undo()
+    instance.report_run_failed(running)  # the run ended without finishing: its leftovers are planned now
+    assert isinstance(tick(), dg.RunRequest)
+    running = instance.add_run(dg.DagsterRun(job_name="maintenance_job", status=dg.DagsterRunStatus.STARTED))
     assert isinstance(tick(), dg.SkipReason)
     land_files([str(write_replay(tmp_path / "h.jsonl", [delivery(envelope(
         "taobao_trade_TradeCreate", {"tid": 3}, pub_time="2026-11-12 10:00:00"))]))], tmp_path / "landing", quiet=True)
-    assert isinstance(tick(), dg.RunRequest)
-    instance.delete_run(running.run_id)
-    run_build(paths(tmp_path), instance=instance)
-    with db.writer(paths(tmp_path)) as conn:
-        conn.execute("INSERT INTO etl.dirty_keys SELECT 'trade', 1, NULL")  # a refold a failed run left
-    assert isinstance(tick(), dg.RunRequest)
+    assert isinstance(tick(), dg.RunRequest)  # a new batch makes a run whatever is under way
 
 
 def test_consume_sensor(instance):
