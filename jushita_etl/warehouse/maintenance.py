@@ -18,9 +18,9 @@ snapshots made each build slower by the hour; the passes' states see few files e
 grows with the passes kept, not with the builds.
 
 The published snapshot is never expired, however old (an idle warehouse still has one state to read), nor one
-that was the published one less than FINE_WINDOW ago, whatever the retention (readers may still be on it). A reader pinned to a snapshot
-that was expired gets DuckLake's error (``No snapshot found at version N``), never wrong rows; it reconnects to read
-the current build.
+that was the published one less than FINE_WINDOW ago, whatever the retention (readers may still be on it). A reader
+pinned to a snapshot that was expired gets DuckLake's error (``No snapshot found at version N``), never wrong rows;
+it reconnects to read the current build.
 """
 
 from __future__ import annotations
@@ -73,11 +73,10 @@ def maintain(conn: duckdb.DuckDBPyConnection, keep: timedelta | None = None, fin
     published_last = not lake.unpublished(conn)
     conn.execute(f"CALL ducklake_rewrite_data_files('{lake.ALIAS}', delete_threshold => {REWRITE_DELETED_SHARE})")
     conn.execute(f"CALL ducklake_merge_adjacent_files('{lake.ALIAS}')")
-    if published_last:  # the same rows as the last build's, in the merged files: readers move to them
-        lake.publish(conn, message=PASS_MESSAGE)
+    # the same rows as the last build's, in the merged files: readers move to them
+    published = lake.publish(conn, message=PASS_MESSAGE) if published_last else lake.published_snapshot(conn)
     ids, cutoff = conn.execute(sql.load("internal/expired_snapshots"), {
-        "alias": lake.ALIAS, "keep": keep, "fine": fine, "message": PASS_MESSAGE,
-        "published": lake.published_snapshot(conn)}).fetchone()
+        "alias": lake.ALIAS, "keep": keep, "fine": fine, "message": PASS_MESSAGE, "published": published}).fetchone()
     if ids:
         conn.execute(f"CALL ducklake_expire_snapshots('{lake.ALIAS}', versions => $ids)", {"ids": ids})
     conn.execute(f"CALL ducklake_cleanup_old_files('{lake.ALIAS}', cleanup_all => true)")

@@ -6,7 +6,8 @@ to start, it requests one run of warehouse_job (ingest, events, facts, scenarios
 dates of the plan; while a run is waiting, ticks leave the work to it, so at most one run is queued however fast
 data lands. While a build or a maintenance pass runs (started less than UNDER_WAY_AT_MOST ago), only new batches
 make a run: the rest of what a tick sees then (the run's own commits not yet published, its keys not yet refolded)
-is the running one's to finish, and whatever it leaves is planned at the first tick after it. No cursor: a CLI build in between simply leaves nothing to plan.
+is the running one's to finish, and whatever it leaves is planned at the first tick after it. No cursor: a CLI
+build in between simply leaves nothing to plan.
 """
 
 
@@ -32,25 +33,23 @@ freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshne
 """Evaluates the freshness check of ``raw_messages`` (deliveries keep arriving)."""
 
 
-def _writing_run_under_way(instance: dg.DagsterInstance) -> bool:
-    """Whether a run that writes the warehouse started less than UNDER_WAY_AT_MOST ago and has not ended."""
-    since = datetime.now(timezone.utc) - UNDER_WAY_AT_MOST
-    return any(instance.get_runs_count(dg.RunsFilter(job_name=name, statuses=[dg.DagsterRunStatus.STARTED],
-                                                     created_after=since))
-               for name in WRITING_JOBS)
+def _any_run(instance: dg.DagsterInstance, jobs: list[str], statuses: list[dg.DagsterRunStatus],
+             created_after: datetime | None = None) -> bool:
+    """Whether a run of one of ``jobs`` is in one of ``statuses`` (created after ``created_after``, when given)."""
+    return any(instance.get_runs_count(dg.RunsFilter(job_name=job, statuses=statuses, created_after=created_after))
+               for job in jobs)
 
 
 @dg.sensor(jobs=[warehouse_job, facts_job], minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """One build run when there is work and none is waiting to start."""
-    waiting = context.instance.get_runs_count(dg.RunsFilter(job_name=warehouse_job.name, statuses=WAITING)) + \
-        context.instance.get_runs_count(dg.RunsFilter(job_name=facts_job.name, statuses=WAITING))
-    if waiting:
+    if _any_run(context.instance, [warehouse_job.name, facts_job.name], WAITING):
         return dg.SkipReason("a build is already waiting to start; new work joins it")
     plan = warehouse.plan()
     if not plan.anything:
         return dg.SkipReason("nothing new to build")
-    if not plan.new_batches and _writing_run_under_way(context.instance):
+    if not plan.new_batches and _any_run(context.instance, WRITING_JOBS, [dg.DagsterRunStatus.STARTED],
+                                         created_after=datetime.now(timezone.utc) - UNDER_WAY_AT_MOST):
         return dg.SkipReason("a run writing the warehouse is under way; it publishes what it committed")
     tags = {"jushita/new_batches": str(plan.new_batches)}
     if not plan.dates:  # redeliveries only, keys to refold, or an unpublished commit: no event partition changes
