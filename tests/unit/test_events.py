@@ -5,6 +5,8 @@ step's check of that."""
 import json
 from decimal import Decimal
 
+import pytest
+
 from lakehouse import deliveries, message
 from support import delivery, envelope
 
@@ -70,9 +72,13 @@ def test_json_whitespace_around_the_body_and_the_content_is_still_json(built):
     assert built.row("SELECT tid, status FROM trade_events WHERE message_id = 6006") == {"tid": 1006, "status": "WS"}
 
 
-def test_the_unique_id_check_counts_an_id_twice_in_the_changed_partitions_or_across_them(lakehouse):
+@pytest.mark.parametrize("group_whole_rows", [0, steps.GROUP_WHOLE_ROWS])
+def test_the_unique_id_check_counts_an_id_twice_in_the_changed_partitions_or_across_them(lakehouse, monkeypatch,
+                                                                                        group_whole_rows):
     """The event step's check (steps.report_events) finds a message id held by two rows, whether every partition
-    changed (a first build: the table grouped whole) or one did (its ids looked up in the whole table)."""
+    changed (a first build: the table grouped whole) or one did (its ids looked up in the whole table, or a small
+    table grouped whole)."""
+    monkeypatch.setattr(steps, "GROUP_WHOLE_ROWS", group_whole_rows)
     lakehouse.build([message(CREATE, {"tid": 1}, id=11, pub_time="2026-11-11 10:00:00"),
                      message(CREATE, {"tid": 2}, id=12, pub_time="2026-11-12 10:00:00")])
     with db.writer(lakehouse.paths) as conn:  # a second row for id 11, in the other partition
