@@ -2,6 +2,8 @@
 leaves nothing behind when it fails, transactions of bounded size that write what one would, and a fast parse that
 trusts object-shaped JSON giving what the validating parse gives."""
 
+import os
+
 import pytest
 
 from jushita_etl.landing.replay import land_files
@@ -107,3 +109,33 @@ def test_an_ingest_in_chunks_writes_what_one_ingest_writes(tmp_path, simulated_f
     dirty = "SELECT * FROM etl.dirty_keys ORDER BY ALL"
     assert once.pop(dirty) == [] and in_chunks.pop(dirty)
     assert in_chunks == once
+
+
+def test_the_manifest_is_read_from_the_shipped_mark_and_a_new_catalog_is_shipped_everything(tmp_path,
+                                                                                          small_simulated_feed,
+                                                                                          monkeypatch):
+    """Shipping (landed.ship, at the start of every ingest) and the planner read the landing manifest only after
+    the shipped mark: a consumer running for weeks must not make every build read every line it ever landed. A new
+    catalog over the same landing zone (`jushita-etl rebuild` sets the lake aside) does not list the mark's last
+    batch, so every batch is shipped to it again."""
+    p = paths(tmp_path / "data")
+    land_files([str(small_simulated_feed)], p.landing, quiet=True, flush_rows=500)
+    manifest = p.landing / "manifest.jsonl"
+    offsets = []
+    read = landed.read_manifest
+    monkeypatch.setattr(landed, "read_manifest", lambda landing, offset=0: offsets.append(offset) or read(landing, offset))
+    with db.writer(p) as conn:
+        first = steps.ingest(conn, p)
+        assert first > 2 and offsets == [0]
+        shipped = manifest.stat().st_size
+        assert landed.unshipped(conn, p.landing) == [] and offsets[-1] == shipped
+    land_files([str(small_simulated_feed)], p.landing, quiet=True, flush_rows=500)  # redelivered in new batches
+    with db.writer(p) as conn:
+        again = landed.unshipped(conn, p.landing)
+        assert offsets[-1] == shipped and len(again) == first
+        assert steps.ingest(conn, p) == first and offsets[-1] == shipped
+        assert landed.unshipped(conn, p.landing) == [] and offsets[-1] == manifest.stat().st_size
+    os.replace(p.lake_dir, tmp_path / "aside")
+    with db.writer(p) as conn:
+        assert steps.ingest(conn, p) == 2 * first
+        assert steps.reconcile(conn).holds
