@@ -16,6 +16,8 @@ Sections (all on this machine, in one run):
                the snapshots and without: the catalog's rows after each pass, the builds' median between passes
   intraday     one day landed in 10 arrival-ordered micro-batches, a build after each, three rounds; then once again
                while an analyst queries fact_orders in a loop (what reads cost the builds, query latency during builds)
+  batches      the same small builds and a no-op build after 0, 10k and 100k earlier landed batches (a consumer
+               lands one every 2 s: 300k a week)
   dlt          our land+build vs dlt merge (dict rows) and dlt raw Arrow append, same corpus
   mq           real RocketMQ client via the dev broker: publish->landed rate, consume-thread sweep, latency
   live         the operator's mode: dev broker, `jushita-etl ui` (consume and landing sensors, unattended), one day
@@ -560,6 +562,78 @@ def bench_catalog(batches: int = 150, every: int = 25) -> None:
         passes = json.loads(out.strip().splitlines()[-1])["passes"]
         report("catalog", **{("thinned" if thinned else "every_snapshot_kept"): passes})
     report("catalog", target="catalog rows grow with the passes kept, not with the builds")
+
+
+EARLIER_BATCHES_CODE = """
+import json, os, shutil, sys
+from pathlib import Path
+import duckdb
+from jushita_etl.settings import paths
+from jushita_etl.warehouse import db, lake
+p, n = paths(Path(sys.argv[1])), int(sys.argv[2])
+batches = p.landing / "batches"
+empty = batches.parent / "empty.parquet"
+real = next(batches.glob("*.parquet"))
+duckdb.execute(f"COPY (FROM read_parquet('{real}') LIMIT 0) TO '{empty}' (FORMAT parquet)")
+ids = [f"0000{i:016d}-earlier-000001" for i in range(n)]
+with open(p.landing / "manifest.jsonl", "ab") as manifest:
+    for i, batch_id in enumerate(ids):
+        source = f"{empty}.{i // 60000}"  # a file takes at most 65,000 hard links
+        if i % 60000 == 0:
+            shutil.copy(empty, source)
+        os.link(source, batches / f"{batch_id}.parquet")
+        manifest.write(json.dumps({"batch_id": batch_id, "file": f"batches/{batch_id}.parquet", "rows": 0,
+                                   "bytes": 0, "event_dates": [], "committed_at": "2026-10-30 00:00:00"}).encode()
+                       + b"\\n")
+with db.writer(p) as conn:
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO etl.landed_batches SELECT unnest($ids), 'earlier', 0, [], now()::TIMESTAMP", {"ids": ids})
+    conn.execute("INSERT INTO etl.ingested_batches SELECT unnest($ids), 'earlier', 0, now()::TIMESTAMP, "
+                 "now()::TIMESTAMP", {"ids": ids})
+    conn.execute("COMMIT")
+    lake.publish(conn)
+"""
+"""Adds ``n`` earlier batches to a data directory, landed and ingested: empty files (hard links) listed in the
+manifest and registered in the catalog as ingested, as a consumer running for weeks leaves them, minus their rows."""
+
+
+def bench_batches(counts: list[int], builds: int = 3) -> None:
+    """A consumer lands a batch every 2 s: 43k a day, 300k a week. The same small builds (300 new deliveries each)
+    and a build with nothing new, after 0, 10k and 100k earlier batches in the landing zone and the catalog (added
+    by EARLIER_BATCHES_CODE, without their rows: the rows are the history section's; this measures the per-batch
+    bookkeeping). The first build with nothing new after the batches were added reads the whole manifest once
+    (no shipped mark yet) and is reported on its own."""
+    feed = simulate(WORK / "day-31.jsonl", 31_800, start="2026-10-31", days=1, seed=32)
+    lines = feed.read_bytes().splitlines(keepends=True)
+    base, base_home = WORK / "batches" / "base", WORK / "batches" / "home-base"
+    shutil.rmtree(WORK / "batches", ignore_errors=True)
+    part = WORK / "batches" / "chunk.jsonl"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"".join(lines[:3_000]))
+    child([*CLI, "land", "--data-dir", str(base), str(part)])
+    fresh_instance(base_home)
+    build(base, base_home)
+    for count in counts:
+        data, home = WORK / "batches" / f"data-{count}", WORK / "batches" / f"home-{count}"
+        shutil.copytree(base, data)
+        shutil.copytree(base_home, home)
+        if count:
+            child([sys.executable, "-c", EARLIER_BATCHES_CODE, str(data), str(count)])
+        first_noop = build(data, home)
+        noops = [build(data, home) for _ in range(builds)]
+        small = []
+        for k in range(builds):
+            part.write_bytes(b"".join(lines[3_000 + 300 * k:3_000 + 300 * (k + 1)]))
+            child([*CLI, "land", "--data-dir", str(data), str(part)])
+            small.append(build(data, home))
+        report("batches", **{f"earlier_{count}": {
+            "first_nothing_new_seconds": round(first_noop, 2),
+            "nothing_new_seconds_median": round(statistics.median(noops), 2),
+            "small_build_seconds": [round(t, 2) for t in small],
+            "small_build_seconds_median": round(statistics.median(small), 2)}})
+        shutil.rmtree(data)
+        shutil.rmtree(home)
+    report("batches", target="a build costs the same after 100k earlier batches as after none")
 
 
 def bench_dlt(n: int, merge_n: int, runs: int = 3) -> None:
@@ -1201,7 +1275,7 @@ def _free_port() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections",
-                        default="simulator,landing,build,baseline,history,maintenance,catalog,intraday,dlt,mq")
+                        default="simulator,landing,build,baseline,history,maintenance,catalog,intraday,batches,dlt,mq")
     parser.add_argument("--histories", default="1000000,5000000", help="history sizes for the history section")
     parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that the benchmark runs")
@@ -1228,6 +1302,8 @@ def main() -> int:
         bench_intraday(rounds=1 if args.quick else 3)
     if "catalog" in sections:
         bench_catalog(50 if args.quick else 150)
+    if "batches" in sections:
+        bench_batches([0, 2_000] if args.quick else [0, 10_000, 100_000])
     if "dlt" in sections:
         bench_dlt(n, 2_000 if args.quick else 30_000)
     if "mq" in sections:
