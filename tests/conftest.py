@@ -35,6 +35,21 @@ def instance(tmp_path):
         yield inst
 
 
+@pytest.fixture
+def project_instance(tmp_path, monkeypatch):
+    """A real Dagster instance configured by the project's dagster_home/dagster.yaml (its own event log storage),
+    private to the test."""
+    import dagster as dg
+
+    home = tmp_path / "project_dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml locates the event log through it
+    instance = dg.DagsterInstance.get()
+    yield instance
+    instance.dispose()
+
+
 @pytest.fixture(scope="session")
 def simulated_feed(tmp_path_factory) -> Path:
     """The simulator's feed of 1,200 orders (about 14,000 deliveries, late, duplicated, redelivered and malformed

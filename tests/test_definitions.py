@@ -30,8 +30,9 @@ def test_definitions_load():
             "fact_rating_impressions", "published_warehouse"} <= keys
     repo = definitions.get_repository_def()
     assert {"landing_sensor", "consume_sensor"} <= {s.name for s in repo.sensor_defs}
-    assert {"daily_reconciliation", "lake_maintenance_hourly"} <= {s.name for s in repo.schedule_defs}
-    for job in ("ingest_job", "events_job", "facts_job", "warehouse_job", "consume_job"):
+    assert {"daily_reconciliation", "lake_maintenance_hourly", "run_history_hourly"} <= {
+        s.name for s in repo.schedule_defs}
+    for job in ("ingest_job", "events_job", "facts_job", "warehouse_job", "consume_job", "run_history_job"):
         definitions.resolve_job_def(job)
     # consumer_connected is in the UI, evaluated by consume runs; no build probes the broker
     assert CONSUMER_CHECK in definitions.resolve_asset_graph().asset_check_keys

@@ -1,7 +1,6 @@
 """The instance's event log (jushita_etl/instance_storage.py), through the project's own dagster.yaml."""
 
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -12,23 +11,10 @@ from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 
 from jushita_etl.instance_storage import PooledSqliteEventLogStorage
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b", "c"]))
 def lettered(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"dagster/row_count": len(context.partition_keys)})
-
-
-@pytest.fixture
-def project_instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml locates the event log through it
-    instance = dg.DagsterInstance.get()
-    yield instance
-    instance.dispose()
 
 
 def _materialize(instance, partition_key: str) -> str:

@@ -1,10 +1,12 @@
 """The schedules that keep the warehouse right and fresh, all on by default except the TOP refresh (it needs the
-app's credentials): the nightly full refold, the hourly lake maintenance, the hourly sync-user refresh."""
+app's credentials): the nightly full refold, the hourly lake maintenance, the hourly pruning of the run history,
+the hourly sync-user refresh."""
 
 import dagster as dg
 
 from jushita_etl.defs.facts.assets import FoldConfig
 from jushita_etl.defs.jobs import facts_job, maintenance_job
+from jushita_etl.defs.maintenance.runs import run_history_job
 from jushita_etl.defs.sync_users.assets import sync_users
 
 daily_reconciliation = dg.ScheduleDefinition(
@@ -23,6 +25,13 @@ maintenance_schedule = dg.ScheduleDefinition(
     name="lake_maintenance_hourly", target=maintenance_job, cron_schedule="17 * * * *",
     execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every hour: keeps file and snapshot counts bounded however often micro-batches commit.")
+
+
+run_history_schedule = dg.ScheduleDefinition(
+    name="run_history_hourly", target=run_history_job, cron_schedule="41 * * * *",
+    execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour: the Dagster instance keeps the runs of the retention (7 days) and the runs of every "
+    "asset's and partition's latest materialization, not every build since it was installed.")
 
 
 sync_users_schedule = dg.ScheduleDefinition(
