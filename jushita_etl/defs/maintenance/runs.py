@@ -1,7 +1,7 @@
 """The Dagster instance's run history, kept to a retention.
 
 While data flows the landing sensor starts a build every few seconds, and each build records about 160 events
-(0.4 MB of the instance's SQLite): 2-3 GB a day, kept forever by Dagster. Once an hour ``run_history_job`` deletes
+(0.4 MB of the instance's SQLite): up to 3 GB a day, kept forever by Dagster. Once an hour ``run_history_job`` deletes
 the finished runs created more than the retention ago ($JUSHITA_RUN_RETENTION_DAYS, default 7 days), with their
 events and captured logs, except a run that still holds the latest materialization of an asset or of one of its
 partitions: the UI's partition status and each asset's last materialization are read from those.
