@@ -123,7 +123,12 @@ def test_the_manifest_is_read_from_the_shipped_mark_and_a_new_catalog_is_shipped
     manifest = p.landing / "manifest.jsonl"
     offsets = []
     read = landed.read_manifest
-    monkeypatch.setattr(landed, "read_manifest", lambda landing, offset=0: offsets.append(offset) or read(landing, offset))
+
+    def reading(landing, offset=0):
+        offsets.append(offset)
+        return read(landing, offset)
+
+    monkeypatch.setattr(landed, "read_manifest", reading)
     with db.writer(p) as conn:
         first = steps.ingest(conn, p)
         assert first > 2 and offsets == [0]
