@@ -12,9 +12,9 @@ Deleting a run (the run history's retention, ``defs/maintenance/runs.py``) also 
 ``asset_check_executions``, which Dagster keeps: a build evaluates about 20 checks, 2.4 KB of row each.
 
 What stays the same: the file, its schema and migrations, and every other query; the UI, the daemon and any other
-process share the file exactly as before (SQLite's own locking, WAL mode). Connections are pooled, so an idle one stays open
-in each process; a pooled connection holds no transaction between uses. Its commits do not sync the log each time
-(``synchronous=NORMAL``, see ``_sync_at_wal_checkpoints``).
+process share the file exactly as before (SQLite's own locking, WAL mode). Connections are pooled, so an idle one
+stays open in each process; a pooled connection holds no transaction between uses. Its commits do not sync the log
+each time (``synchronous=NORMAL``, see ``_sync_at_wal_checkpoints``).
 """
 
 from __future__ import annotations

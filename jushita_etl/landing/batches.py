@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jushita_etl.landing.manifest import fsync_dir, read_manifest  # noqa: F401 (re-exported for the landing modules)
+# fsync_dir and read_manifest: re-exported for the landing modules
+from jushita_etl.landing.manifest import fsync_dir, manifest_path, read_manifest  # noqa: F401
 
 LANDING_SCHEMA = pa.schema(
     [
@@ -97,7 +98,7 @@ class BatchStore:
     def __init__(self, landing_dir: Path, *, fsync: bool = True, compression: str = "lz4"):
         self.root = Path(landing_dir)
         self.batches = self.root / "batches"
-        self.manifest = self.root / "manifest.jsonl"
+        self.manifest = manifest_path(self.root)
         self.fsync = fsync
         self.compression = compression
         self.batches.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def manifest_path(landing_dir: Path) -> Path:
+    """The landing zone's manifest: one JSON line per committed batch, only ever appended to."""
+    return Path(landing_dir) / "manifest.jsonl"
+
+
+def manifest_size(landing_dir: Path) -> int:
+    """The manifest's length in bytes (0 before the first batch): it grows with every batch landed."""
+    try:
+        return manifest_path(landing_dir).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def read_manifest(landing_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     """Manifest entries appended after byte ``offset``, and the new offset. Only complete lines count."""
-    manifest = Path(landing_dir) / "manifest.jsonl"
+    manifest = manifest_path(landing_dir)
     if not manifest.exists():
         return [], 0
     with open(manifest, "rb") as fh:

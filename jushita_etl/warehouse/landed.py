@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from jushita_etl.landing.manifest import fsync_dir, read_manifest
+from jushita_etl.landing.manifest import fsync_dir, manifest_size, read_manifest
 from jushita_etl.settings import LakeSettings, Paths, lake
 from jushita_etl.warehouse import db, sql
 
@@ -146,7 +146,7 @@ def _read_mark(landing: Path) -> dict | None:
     """The shipped mark, or None when there is none or it cannot hold (the manifest is shorter than its offset)."""
     try:
         mark = orjson.loads((landing / SHIPPED_MARK).read_bytes())
-        if mark["offset"] <= (landing / "manifest.jsonl").stat().st_size and mark["last"]:
+        if mark["offset"] <= manifest_size(landing) and mark["last"]:
             return mark
     except (OSError, ValueError, KeyError, TypeError):
         pass

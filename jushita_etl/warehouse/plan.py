@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from jushita_etl.landing.manifest import read_manifest
+from jushita_etl.landing.manifest import manifest_size, read_manifest
 from jushita_etl.warehouse import lake, landed, steps
 
 
@@ -108,11 +108,7 @@ def _state(conn: duckdb.DuckDBPyConnection, landing: Path) -> list:
     retention) and the landing manifest's size (every landed batch appends a line to it)."""
     snapshot = conn.execute("SELECT (SELECT id FROM current_snapshot()), (SELECT published_at::VARCHAR FROM "
                             "etl.published ORDER BY snapshot_id DESC LIMIT 1)").fetchone()
-    try:
-        size = (landing / "manifest.jsonl").stat().st_size
-    except FileNotFoundError:
-        size = 0
-    return [*snapshot, size]
+    return [*snapshot, manifest_size(landing)]
 
 
 def _remembered(memo: Path) -> dict | None:
