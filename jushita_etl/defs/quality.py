@@ -37,9 +37,12 @@ def is_selected(context: dg.AssetExecutionContext, table: str, name: str) -> boo
 
 
 def unique_key_results(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, keys: dict[str, str],
-                       name: str) -> Iterator[dg.AssetCheckResult]:
-    """The selected checks of ``unique_key_specs(keys, name)``, evaluated on the writer connection."""
+                       name: str, counted: dict[str, int] | None = None) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of ``unique_key_specs(keys, name)``, evaluated on the writer connection. ``counted``: the
+    tables whose duplicated keys the step already counted (a refold that looked up the keys it wrote), the others
+    are grouped whole."""
+    counted = counted or {}
     selected = {table: key for table, key in keys.items() if is_selected(context, table, name)}
-    duplicated = duplicated_keys(conn, selected)
+    duplicated = {**duplicated_keys(conn, {t: k for t, k in selected.items() if t not in counted}), **counted}
     for table in selected:
         yield unique_key_result(table, name, duplicated[table])

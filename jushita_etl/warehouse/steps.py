@@ -41,6 +41,7 @@ class FactTable:
     name: str
     domain: str  # which etl.dirty_keys rows it consumes
     refold_by: tuple[str, ...]  # the fact's columns that dirty keys (key, key2) name
+    key: tuple[str, ...]  # the columns that identify a row (its unique-key check); () when rows have no key
 
     @property
     def dirty(self) -> str:
@@ -51,7 +52,7 @@ class FactTable:
         return f"({', '.join(self.refold_by)}) IN (SELECT (key, key2) FROM etl.dirty_keys WHERE domain = $domain)"
 
 
-FACT_TABLES = [FactTable(t.name, t.domain, t.refold_by) for t in tables.of_kind("facts")]
+FACT_TABLES = [FactTable(t.name, t.domain, t.refold_by, t.key) for t in tables.of_kind("facts")]
 
 # The event table's expression for a dirty-key column where it is not the column itself: a shipment's out_sid is ''
 # where the traces carry none (contract §4.4).
@@ -279,9 +280,9 @@ class Applied:
 
 GROUP_WHOLE_ROWS = 250_000
 """Up to this many rows, an event table's unique-id check groups the whole table rather than looking the changed
-partitions' ids up in it: the lookup scans the table twice, and each scan on the lake costs 5-10 ms of catalog work,
-more than grouping this many ids (15 ms). Above it, the lookup is the cheaper one (5M ids: 0.5 s grouped, 0.02 s
-looked up)."""
+partitions' ids up in it (and a fact's unique-key check, rather than looking up the keys a refold wrote): the lookup
+scans the table twice, and each scan on the lake costs 5-10 ms of catalog work, more than grouping this many ids
+(15 ms). Above it, the lookup is the cheaper one (5M ids: 0.5 s grouped, 0.02 s looked up)."""
 
 
 def report_events(conn: duckdb.DuckDBPyConnection) -> dict[str, Applied]:
@@ -334,10 +335,13 @@ def _dirty_keys(table: EventTable, rows: str) -> str:
 @dataclass(frozen=True)
 class Refolded:
     """What a refold wrote: the rows folded for the dirty keys (all of them when folded entirely), and the fact
-    table's rows after it."""
+    table's rows after it. ``duplicated_keys``: how many of the keys it wrote the table now holds more than once,
+    counted by the refold itself when it looked them up (``refold_fact``); None when the table is to be grouped
+    whole (its unique-key check, ``defs/quality.py``)."""
 
     rows: int
     total: int
+    duplicated_keys: int | None = None
 
 
 def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, before: int, full: bool = False) -> Refolded:
@@ -351,6 +355,7 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, before: int
     empty = before == 0
     full = full or empty
     params = {"full": full}
+    duplicated = None
     try:
         # folded before the transaction, which only reads it (see _ingest_batches: a table created inside one is
         # scanned on one thread)
@@ -373,10 +378,27 @@ def refold_fact(conn: duckdb.DuckDBPyConnection, fact: FactTable, *, before: int
                 deleted = db.affected(conn, f"DELETE FROM {fact.name} WHERE {fact.dirty}", {"domain": fact.domain})
             written = db.affected(conn, f"INSERT INTO {fact.name} BY NAME SELECT * FROM folded")
             conn.execute("DELETE FROM etl.dirty_keys WHERE domain = $domain", {"domain": fact.domain})
+        # the writer is the only one: the table's count after is the one before, less the rows deleted, plus the
+        # written
+        total = written if full else before - deleted + written
+        if fact.key and not full and total > GROUP_WHOLE_ROWS:
+            duplicated = duplicated_written_keys(conn, fact.name, fact.key, "folded")
     finally:
         conn.execute("DROP TABLE IF EXISTS folded")
-    # the writer is the only one: the table's count after is the one before, less the rows deleted, plus the written
-    return Refolded(written, written if full else before - deleted + written)
+    return Refolded(written, total, duplicated)
+
+
+def duplicated_written_keys(conn: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], written: str) -> int:
+    """How many of the keys of the rows in ``written`` (a relation with ``key``'s columns) ``table`` holds more than
+    once. A refold deletes the rows of the keys it writes and leaves every other row alone, so only its own keys
+    can have become duplicated: looked up, they cost what was refolded rather than a grouping of the whole table
+    on every build (see GROUP_WHOLE_ROWS). Compared as structs, so keys with NULL fields match as a grouping would
+    match them."""
+    row = ", ".join(f"'{column}': t.{column}" for column in key)
+    same = ", ".join(f"'{column}': w.{column}" for column in key)
+    return conn.execute(
+        f"SELECT count(*) FROM (SELECT {', '.join(key)} FROM {table} AS t "
+        f"WHERE {{{row}}} IN (SELECT {{{same}}} FROM {written} AS w) GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
 
 
 @dataclass

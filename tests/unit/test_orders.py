@@ -1,10 +1,14 @@
 """fact_orders (contract §4.1), folded from trade_events in the order of §4: (pub_time, lifecycle rank, message_id),
 never the arrival order."""
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
 from lakehouse import deliveries, message
+
+from jushita_etl.warehouse import db, steps
 
 
 def trade(event, tid, pub_time, id, **content):
@@ -52,3 +56,25 @@ def test_latest_non_null_values_and_first_times_whatever_the_arrival_order(built
         "created_at": datetime(2026, 11, 10, 23, 59, 59), "paid_at": datetime(2026, 11, 11, 0, 0, 1),
         "finished_at": datetime(2026, 11, 14, 9), "closed_at": None, "event_count": 4,
         "first_event_at": datetime(2026, 11, 10, 23, 59, 59), "last_event_at": datetime(2026, 11, 14, 9)}
+
+
+@pytest.mark.parametrize("group_whole_rows", [0, steps.GROUP_WHOLE_ROWS])
+def test_a_refold_that_leaves_a_key_twice_is_counted_by_the_keys_it_wrote_or_by_the_whole_table(
+        lakehouse, monkeypatch, group_whole_rows):
+    """The facts' unique-key check. A refold of a table above GROUP_WHOLE_ROWS counts the keys it wrote that the
+    table now holds twice (steps.duplicated_written_keys), a smaller one leaves the check to group the table whole.
+    The second refold here misses the old row of its key, as a fold whose delete matched nothing would (refolded by
+    a column its dirty keys never name)."""
+    monkeypatch.setattr(steps, "GROUP_WHOLE_ROWS", group_whole_rows)
+    lakehouse.build([trade("TradeCreate", 5001, "2026-11-11 10:00:00", 41, status="WAIT_BUYER_PAY"),
+                     trade("TradeCreate", 5002, "2026-11-11 10:00:00", 42, status="WAIT_BUYER_PAY")])
+    orders = next(fact for fact in steps.FACT_TABLES if fact.name == "fact_orders")
+    for event_id, fact in [(43, orders), (44, dataclasses.replace(orders, refold_by=("event_count",)))]:
+        lakehouse.land([trade("TradeBuyerPay", 5001, "2026-11-11 11:00:00", event_id, status="WAIT_SELLER_SEND_GOODS")])
+        with db.writer(lakehouse.paths) as conn:
+            steps.ingest(conn, lakehouse.paths)
+            refolded = steps.refold_fact(conn, fact, before=steps.row_counts(conn, ["fact_orders"])["fact_orders"])
+            twice = conn.execute("SELECT count(*) FROM (SELECT tid FROM fact_orders GROUP BY 1 "
+                                 "HAVING count(*) > 1)").fetchone()[0]
+        assert twice == (0 if fact is orders else 1)
+        assert refolded.duplicated_keys == (twice if group_whole_rows == 0 else None)
