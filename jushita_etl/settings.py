@@ -5,9 +5,11 @@ Every command also takes ``--data-dir``; it wins over ``JUSHITA_DATA_DIR``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 SHANGHAI = "Asia/Shanghai"
@@ -108,6 +110,20 @@ def lake(paths_: Paths) -> LakeSettings:
         s3_url_style=env("JUSHITA_S3_URL_STYLE", "vhost"),
         s3_use_ssl=env("JUSHITA_S3_USE_SSL", "true").lower() not in ("0", "false", "no"),
     )
+
+
+def retention(setting: str, default_days: float) -> timedelta:
+    """The retention a setting holds, in days (fractions allowed; ``default_days`` when unset or empty). A value that
+    is not a number of days, or is negative, is refused with the setting's name (``ValueError``): a retention read
+    wrong would delete what it should keep."""
+    value = os.environ.get(setting, "").strip()
+    try:
+        days = float(value) if value else default_days
+    except ValueError:
+        raise ValueError(f"{setting} must be a number of days, not {value!r}") from None
+    if not math.isfinite(days) or days < 0:
+        raise ValueError(f"{setting} must be a number of days, not negative, not {value!r}")
+    return timedelta(days=days)
 
 
 def partition_start() -> str:

@@ -186,6 +186,20 @@ def test_a_reader_keeps_its_build_while_the_next_one_commits(tmp_path):
     assert digest(jushita_etl.connect(tmp_path)) == first  # a new reader still sees the last published build
 
 
+@pytest.mark.parametrize("value, days", [("", 7), ("0.5", 0.5), ("30", 30)])
+def test_the_time_travel_retention_is_a_number_of_days(monkeypatch, value, days):
+    monkeypatch.setenv(maintenance.RETENTION_SETTING, value)
+    assert maintenance.retention() == timedelta(days=days)
+
+
+@pytest.mark.parametrize("value", ["a week", "-1", "nan"])
+def test_a_time_travel_retention_that_is_no_number_of_days_is_refused_with_its_name(monkeypatch, value):
+    """Read wrong, the retention would expire what it should keep: a negative one every snapshot but the published."""
+    monkeypatch.setenv(maintenance.RETENTION_SETTING, value)
+    with pytest.raises(ValueError, match=maintenance.RETENTION_SETTING):
+        maintenance.retention()
+
+
 def test_maintenance_compacts_the_fact_files_that_refolds_deleted_rows_from(tmp_path):
     p = paths(tmp_path)
     for i in range(6):  # 200 orders per batch, half of them the last batch's: each build refolds half the last's

@@ -25,13 +25,13 @@ it reconnects to read the current build.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
 
+from jushita_etl import settings
 from jushita_etl.warehouse import lake, sql
 
 DEFAULT_RETENTION_DAYS = 7.0
@@ -40,8 +40,12 @@ FINE_WINDOW = timedelta(hours=1)  # every snapshot younger than this is kept
 PASS_MESSAGE = "maintenance"  # the commit message of a pass's publish (DuckLake keeps it with the snapshot)
 
 
+RETENTION_SETTING = "JUSHITA_LAKE_RETENTION_DAYS"
+
+
 def retention() -> timedelta:
-    return timedelta(days=float(os.environ.get("JUSHITA_LAKE_RETENTION_DAYS") or DEFAULT_RETENTION_DAYS))
+    """$JUSHITA_LAKE_RETENTION_DAYS as a duration (days, fractions allowed; default 7)."""
+    return settings.retention(RETENTION_SETTING, DEFAULT_RETENTION_DAYS)
 
 
 @dataclass

@@ -7,10 +7,11 @@ events and captured logs, except a run that still holds the latest materializati
 partitions: the UI's partition status and each asset's last materialization are read from those.
 """
 
-import os
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+
+from jushita_etl import settings
 
 RETENTION_SETTING = "JUSHITA_RUN_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 7.0
@@ -22,14 +23,7 @@ FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 
 def run_retention() -> timedelta:
     """$JUSHITA_RUN_RETENTION_DAYS as a duration (days, fractions allowed; default 7)."""
-    value = os.environ.get(RETENTION_SETTING, "").strip()
-    try:
-        days = float(value) if value else DEFAULT_RETENTION_DAYS
-    except ValueError:
-        raise ValueError(f"{RETENTION_SETTING} must be a number of days, not {value!r}") from None
-    if days < 0:
-        raise ValueError(f"{RETENTION_SETTING} must not be negative, not {value!r}")
-    return timedelta(days=days)
+    return settings.retention(RETENTION_SETTING, DEFAULT_RETENTION_DAYS)
 
 
 def prunable_runs(instance: dg.DagsterInstance, before: datetime, limit: int = PASS_LIMIT) -> list[str]:
