@@ -214,6 +214,23 @@ def test_maintenance_compacts_the_fact_files_that_refolds_deleted_rows_from(tmp_
     assert digest(jushita_etl.connect(tmp_path)) == before
 
 
+def test_publishing_gives_the_tables_a_build_left_unwritten_statistics_and_no_row(tmp_path):
+    """A table DuckLake has no statistics for is looked up column by column in every read of it: the first publish
+    gives each never-written table (no unreadable batch, no sync_users refresh here) statistics, without a row."""
+    p = paths(tmp_path)
+    micro_batch(p, trades(1, 3), "a")
+    with db.writer(p) as conn:
+        metadata = f"__ducklake_metadata_{lake.ALIAS}"
+        without = conn.execute(f"SELECT table_name FROM {metadata}.ducklake_table WHERE end_snapshot IS NULL AND "
+                               f"table_id NOT IN (SELECT table_id FROM {metadata}.ducklake_table_stats)").fetchall()
+        assert without == []
+        assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ["etl.unreadable_batches", "etl.sync_users_refreshes", "sync_users"]] == [0, 0, 0]
+    reader = jushita_etl.connect(tmp_path)
+    assert reader.execute("SELECT count(*) FROM sync_users").fetchone()[0] == 0
+    reader.close()
+
+
 def test_publishing_rewrites_the_dirty_key_files_whose_rows_the_refolds_deleted(tmp_path):
     p = paths(tmp_path)
     micro_batch(p, trades(1, 5), "a")

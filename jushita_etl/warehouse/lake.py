@@ -112,6 +112,7 @@ def publish(conn: duckdb.DuckDBPyConnection, *, message: str | None = None) -> i
     conn.execute(f"CALL ducklake_rewrite_data_files({sql.literal(ALIAS)}, 'dirty_keys', schema => 'etl')")
     conn.execute("BEGIN TRANSACTION")
     try:
+        _give_statistics(conn)  # first: a table this transaction writes must not look unwritten to it
         if message:
             conn.execute("CALL ducklake_set_commit_message($alias, 'jushita-etl', $message)",
                          {"alias": ALIAS, "message": message})
@@ -124,6 +125,26 @@ def publish(conn: duckdb.DuckDBPyConnection, *, message: str | None = None) -> i
         raise
     conn.execute("COMMIT")
     return snapshot
+
+
+def _give_statistics(conn: duckdb.DuckDBPyConnection) -> None:
+    """Give each table that was never written its statistics in the catalog, by inserting a row and deleting it (the
+    same empty table), in the publish's transaction. DuckLake looks a table without statistics up column by column
+    in every statement that reads it (4-5 ms a column): etl.unreadable_batches, which every build reads five times
+    and which stays empty unless a batch cannot be read, cost 45-60 ms a read, 8-14 ms with statistics. A table
+    with any write has them, so after a lake's first build this finds none (one lookup in the catalog, 5 ms); at
+    the first publish only the tables that build left unwritten need it (on a new catalog's 28 tables, before any
+    was written, it took 0.3 s). Run before the transaction writes anything: the catalog lists what was committed,
+    and a table written earlier in the same transaction would have its rows deleted with the placeholder."""
+    metadata = f"__ducklake_metadata_{ALIAS}"
+    unwritten = conn.execute(
+        f"SELECT s.schema_name, t.table_name FROM {metadata}.ducklake_table AS t "
+        f"JOIN {metadata}.ducklake_schema AS s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL "
+        f"WHERE t.end_snapshot IS NULL AND t.table_id NOT IN (SELECT table_id FROM {metadata}.ducklake_table_stats)"
+    ).fetchall()
+    for schema, table in unwritten:  # never written: nothing to delete but the row just inserted
+        conn.execute(f'INSERT INTO "{schema}"."{table}" DEFAULT VALUES')
+        conn.execute(f'DELETE FROM "{schema}"."{table}"')
 
 
 def published_snapshot(conn: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int | None:
