@@ -121,8 +121,10 @@ def retention(setting: str, default_days: float) -> timedelta:
         days = float(value) if value else default_days
     except ValueError:
         raise ValueError(f"{setting} must be a number of days, not {value!r}") from None
-    if not math.isfinite(days) or days < 0:
-        raise ValueError(f"{setting} must be a number of days, not negative, not {value!r}")
+    if not math.isfinite(days):
+        raise ValueError(f"{setting} must be a number of days, not {value!r}")
+    if days < 0:
+        raise ValueError(f"{setting} must not be negative, not {value!r}")
     return timedelta(days=days)
 
 

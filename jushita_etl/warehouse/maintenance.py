@@ -38,8 +38,6 @@ DEFAULT_RETENTION_DAYS = 7.0
 REWRITE_DELETED_SHARE = 0.2
 FINE_WINDOW = timedelta(hours=1)  # every snapshot younger than this is kept
 PASS_MESSAGE = "maintenance"  # the commit message of a pass's publish (DuckLake keeps it with the snapshot)
-
-
 RETENTION_SETTING = "JUSHITA_LAKE_RETENTION_DAYS"
 
 
